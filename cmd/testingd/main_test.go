@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestBinary builds testingd and runs it as a person or a service manager
+// would.
+func TestBinary(t *testing.T) {
+	t.Parallel()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool to build the binary with")
+	}
+	bin := filepath.Join(t.TempDir(), "testingd")
+	build := exec.Command(goTool, "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	t.Run("dev auth refuses a public address", func(t *testing.T) {
+		t.Parallel()
+		cmd := command(t, bin, "--listen", "0.0.0.0:0")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var exitErr *exec.ExitError
+		if !errors.As(err, &exitErr) || exitErr.ExitCode() != 2 {
+			t.Fatalf("exit: %v, want status 2; stderr:\n%s", err, stderr.String())
+		}
+		for _, want := range []string{"loopback", "127.0.0.1", "--auth openlibrary"} {
+			if !strings.Contains(stderr.String(), want) {
+				t.Errorf("stderr does not mention %q:\n%s", want, stderr.String())
+			}
+		}
+	})
+
+	t.Run("help", func(t *testing.T) {
+		t.Parallel()
+		out, err := command(t, bin, "-h").Output()
+		if err != nil {
+			t.Fatalf("testingd -h: %v", err)
+		}
+		if !strings.Contains(string(out), "TESTINGD_LISTEN") {
+			t.Errorf("usage does not list env twins:\n%s", out)
+		}
+	})
+
+	t.Run("serves and stops on SIGTERM", func(t *testing.T) {
+		t.Parallel()
+		const secret = "ghp_binarytestsecret"
+		cmd := command(t, bin, "--listen", "127.0.0.1:0")
+		cmd.Env = append(cmd.Env, "TESTINGD_GITHUB_TOKEN="+secret)
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		t.Cleanup(func() {
+			// Only when the test failed before SIGTERM: kill our own child.
+			select {
+			case <-exited:
+			default:
+				_ = cmd.Process.Kill()
+			}
+		})
+
+		// stderr is a pipe, not a terminal, so the log is JSON.
+		var logged bytes.Buffer
+		lines := bufio.NewScanner(io.TeeReader(stderr, &logged))
+		addr := ""
+		for addr == "" && lines.Scan() {
+			var rec struct {
+				Msg  string `json:"msg"`
+				Addr string `json:"addr"`
+			}
+			if err := json.Unmarshal(lines.Bytes(), &rec); err != nil {
+				t.Fatalf("log line is not JSON: %q", lines.Text())
+			}
+			if rec.Msg == "listening" {
+				addr = rec.Addr
+			}
+		}
+		if addr == "" {
+			t.Fatalf("no 'listening' log line; stderr:\n%s", logged.String())
+		}
+		// Keep draining stderr so the child never blocks on a full pipe.
+		drained := make(chan struct{})
+		go func() {
+			for lines.Scan() {
+			}
+			close(drained)
+		}()
+
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			t.Fatalf("GET /healthz: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != "ok\n" {
+			t.Errorf("GET /healthz = %s %q", resp.Status, body)
+		}
+
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		go func() { <-drained; exited <- cmd.Wait() }()
+		select {
+		case err := <-exited:
+			exited <- err // for the cleanup
+			if err != nil {
+				t.Errorf("exit after SIGTERM: %v, want status 0; stderr:\n%s", err, logged.String())
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("testingd did not exit within 15s of SIGTERM")
+		}
+		if strings.Contains(logged.String(), secret) {
+			t.Errorf("the log leaks the GitHub token:\n%s", logged.String())
+		}
+		if !strings.Contains(logged.String(), `"msg":"stopped"`) {
+			t.Errorf("no 'stopped' log line:\n%s", logged.String())
+		}
+	})
+}
+
+// command runs bin with an environment free of the caller's TESTINGD_* and
+// GITHUB_TOKEN variables.
+func command(t *testing.T, bin string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(t.Context(), bin, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, envPrefix) && !strings.HasPrefix(kv, "GITHUB_TOKEN=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	return cmd
+}

@@ -1,0 +1,492 @@
+package persistence
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gofrs/flock"
+)
+
+// ErrNotExist means there is no state file. It matches fs.ErrNotExist too.
+var ErrNotExist = fmt.Errorf("state file does not exist: %w", fs.ErrNotExist)
+
+// ErrVersionMismatch means an Update was made against a version that is no longer
+// the current one; nothing was written.
+var ErrVersionMismatch = errors.New("state file version mismatch")
+
+const (
+	// corruptRetryDelay: the deploy script's bookmarklet mode rewrites the file in
+	// place (truncate, then write), so a reader can catch it half written. A parse
+	// failure is confirmed by one more read after this pause.
+	corruptRetryDelay = 20 * time.Millisecond
+	// lockRetryDelay is how often a waiting writer retries the flock.
+	lockRetryDelay = 5 * time.Millisecond
+	// racyWindow: file timestamps are coarse (a kernel tick), so a file modified very
+	// recently could be modified again without its stat changing. Like git's "racily
+	// clean" rule, such a read is not cached; the next Load reads again.
+	racyWindow = time.Second
+	// maxStateSize bounds what Load reads; a real file is a few KiB per PR.
+	maxStateSize = 64 << 20
+	newFileMode  = 0o644
+)
+
+// Snapshot is one version of the state file.
+type Snapshot struct {
+	// State is shared between callers and read-only: Clone it before changing it.
+	State *State
+	// Version is opaque and changes whenever the state does: a hash of the state's
+	// canonical bytes (Marshal), so reformatting the file alone does not change it.
+	Version string
+	ModTime time.Time
+}
+
+// Store reads and writes one state file. Writers take an exclusive flock on the
+// sibling file <path>.lock, re-read the file under it and replace the file
+// atomically, so writers in this process, in other testingd processes and anything
+// else that takes the same lock never lose each other's updates. (The legacy Python
+// code takes no lock; its writes are at least atomic renames, and the deploy script's
+// non-atomic rewrite is why a failed parse is retried once.)
+//
+// A Store is safe for concurrent use.
+type Store struct {
+	path     string
+	lockPath string
+	logger   *slog.Logger
+
+	// writers serialises this process's writers before they contend for the flock,
+	// so that they queue instead of polling it.
+	writers chan struct{}
+
+	// pause waits before a corrupt-looking file is read again; tests replace it.
+	pause func(ctx context.Context, d time.Duration) error
+
+	loadMu sync.Mutex // one cold Load at a time; the others then find the cache
+	mu     sync.Mutex // guards cache
+	cache  *cacheEntry
+}
+
+// fileKey identifies a version of the file as cheaply as one stat allows.
+type fileKey struct {
+	size, mtime int64
+	dev, ino    uint64
+}
+
+func keyOf(fi fs.FileInfo) fileKey {
+	dev, ino := inodeOf(fi)
+	return fileKey{size: fi.Size(), mtime: fi.ModTime().UnixNano(), dev: dev, ino: ino}
+}
+
+type cacheEntry struct {
+	key  fileKey
+	snap Snapshot
+	err  error // a *CorruptError: a corrupt file is reported (and logged) once per change
+}
+
+// NewStore returns a Store for the state file at path. A nil logger discards.
+func NewStore(path string, logger *slog.Logger) *Store {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Store{
+		path:     path,
+		lockPath: path + ".lock",
+		logger:   logger,
+		writers:  make(chan struct{}, 1),
+		pause:    sleep,
+	}
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Path returns the state file's path.
+func (s *Store) Path() string { return s.path }
+
+// Load returns the current state. While the file is unchanged (same size,
+// modification time and inode) it costs one stat. Errors: ErrNotExist, a
+// *CorruptError, or the I/O error.
+func (s *Store) Load(ctx context.Context) (Snapshot, error) {
+	if c, err := s.cached(); err != nil || c != nil {
+		return c.result(err)
+	}
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	if c, err := s.cached(); err != nil || c != nil { // another Load may have just read it
+		return c.result(err)
+	}
+
+	data, fi, stable, err := s.read()
+	if err != nil {
+		return Snapshot{}, err
+	}
+	st, perr := Parse(data)
+	if perr != nil {
+		// Maybe a non-atomic rewrite in progress: look again once.
+		if err := s.pause(ctx, corruptRetryDelay); err != nil {
+			return Snapshot{}, err
+		}
+		if data, fi, stable, err = s.read(); err != nil {
+			return Snapshot{}, err
+		}
+		st, perr = Parse(data)
+	}
+	if perr != nil {
+		cerr := s.corrupt(perr)
+		if stable {
+			s.setCache(&cacheEntry{key: keyOf(fi), err: cerr})
+		}
+		return Snapshot{}, cerr
+	}
+	snap := Snapshot{State: st, Version: versionOf(st.Marshal()), ModTime: fi.ModTime()}
+	if stable {
+		s.setCache(&cacheEntry{key: keyOf(fi), snap: snap})
+	}
+	return snap, nil
+}
+
+// cached returns the cache entry if the file's stat still matches it, or the stat
+// error (ErrNotExist: there is nothing to read).
+func (s *Store) cached() (*cacheEntry, error) {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return nil, s.statError(err)
+	}
+	s.mu.Lock()
+	c := s.cache
+	s.mu.Unlock()
+	if c != nil && c.key == keyOf(fi) {
+		return c, nil
+	}
+	return nil, nil
+}
+
+// result is what Load returns for a cache entry, or for a stat error.
+func (c *cacheEntry) result(statErr error) (Snapshot, error) {
+	if statErr != nil {
+		return Snapshot{}, statErr
+	}
+	return c.snap, c.err
+}
+
+func (s *Store) setCache(c *cacheEntry) {
+	s.mu.Lock()
+	s.cache = c
+	s.mu.Unlock()
+}
+
+func (s *Store) statError(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: %w", s.path, ErrNotExist)
+	}
+	return fmt.Errorf("read state file: %w", err)
+}
+
+// read reads the whole file. stable reports whether the result may be cached: the
+// file did not change while it was read and was not modified too recently.
+func (s *Store) read() (data []byte, fi fs.FileInfo, stable bool, err error) {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return nil, nil, false, s.statError(err)
+	}
+	defer f.Close()
+	before, err := f.Stat()
+	if err != nil {
+		return nil, nil, false, s.statError(err)
+	}
+	data, err = readAllLimit(f, make([]byte, 0, min(before.Size(), maxStateSize)+512), maxStateSize)
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		return nil, nil, false, s.corrupt(ce)
+	}
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("read state file: %w", err)
+	}
+	fi, err = f.Stat()
+	if err != nil {
+		return nil, nil, false, s.statError(err)
+	}
+	stable = keyOf(before) == keyOf(fi) && int64(len(data)) == fi.Size() &&
+		time.Since(fi.ModTime()) > racyWindow
+	return data, fi, stable, nil
+}
+
+func readAllLimit(r io.Reader, buf []byte, limit int64) ([]byte, error) {
+	w := bytes.NewBuffer(buf)
+	if _, err := w.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
+		return nil, err
+	}
+	if int64(w.Len()) > limit {
+		return nil, &CorruptError{Reason: fmt.Sprintf("file is larger than %d MiB", limit>>20)}
+	}
+	return w.Bytes(), nil
+}
+
+// corrupt fills in the path of a parse error and logs where the problem is (never
+// the file's content).
+func (s *Store) corrupt(err error) error {
+	var ce *CorruptError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	c := *ce
+	c.Path = s.path
+	s.logger.Warn("state file is corrupt", "path", s.path, "line", c.Line, "column", c.Column, "reason", c.Reason)
+	return &c
+}
+
+// versionOf hashes canonical bytes into a Version.
+func versionOf(canonical []byte) string {
+	sum := sha256.Sum256(canonical)
+	return hex.EncodeToString(sum[:8])
+}
+
+// Create creates the state file legacy starts from ({"last_deploy_at": "", "prs": []})
+// if and only if there is none, and returns the current state either way.
+func (s *Store) Create(ctx context.Context) (snap Snapshot, created bool, err error) {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return Snapshot{}, false, err
+	}
+	defer unlock()
+
+	snap, _, _, err = s.readLocked(ctx)
+	if !errors.Is(err, ErrNotExist) {
+		return snap, false, err
+	}
+	snap, err = s.write(NewState().Marshal(), newFileMode)
+	if err != nil {
+		return Snapshot{}, false, err
+	}
+	s.logger.Info("state file created", "path", s.path)
+	return snap, true, nil
+}
+
+// Update changes the state file under its lock. It re-reads the file (never the
+// cache), refuses with ErrVersionMismatch when expectedVersion is not empty and not
+// the current version, and calls fn with a private copy of the state. When fn returns
+// an error nothing is written and the error is returned as is; when fn changes nothing
+// (same canonical bytes) nothing is written and the current snapshot is returned.
+// Otherwise the file is replaced atomically, keeping its permission bits. A missing
+// file is ErrNotExist (see Create); a corrupt one is a *CorruptError and is never
+// overwritten. fn runs under the lock: it must be quick and must not call Update or
+// Create (it would wait for itself until ctx ends).
+func (s *Store) Update(ctx context.Context, expectedVersion string, fn func(st *State) error) (Snapshot, error) {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	defer unlock()
+
+	cur, canonical, perm, err := s.readLocked(ctx)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if expectedVersion != "" && expectedVersion != cur.Version {
+		return Snapshot{}, fmt.Errorf("%w: expected %s, current %s", ErrVersionMismatch, expectedVersion, cur.Version)
+	}
+	work := cur.State.Clone()
+	if err := fn(work); err != nil {
+		return Snapshot{}, err
+	}
+	data := work.Marshal()
+	if bytes.Equal(data, canonical) {
+		return cur, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return Snapshot{}, err
+	}
+	return s.write(data, perm)
+}
+
+// write replaces the file (under the lock) and caches the result.
+func (s *Store) write(data []byte, perm fs.FileMode) (Snapshot, error) {
+	// Parse what is about to be written, so that the snapshot is exactly what the
+	// next Load of this file returns (normalised, keys in file order).
+	st, err := Parse(data)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("marshalled state does not parse (a bug): %w", err)
+	}
+	fi, err := s.writeAtomic(data, perm)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	snap := Snapshot{State: st, Version: versionOf(data), ModTime: fi.ModTime()}
+	// Cached even though the file is brand new (see racyWindow): the lock keeps
+	// cooperating writers out, and legacy's writers replace the file by rename,
+	// which gives it a new inode.
+	s.setCache(&cacheEntry{key: keyOf(fi), snap: snap})
+	s.logger.Debug("state file written", "path", s.path, "version", snap.Version, "bytes", len(data))
+	return snap, nil
+}
+
+// readLocked reads and parses the file for a writer (under the lock), retrying a
+// failed parse once like Load. It also returns the state's canonical bytes and the
+// file's permission bits.
+func (s *Store) readLocked(ctx context.Context) (Snapshot, []byte, fs.FileMode, error) {
+	var (
+		st   *State
+		fi   fs.FileInfo
+		perr error
+	)
+	for attempt := 0; attempt < 2; attempt++ {
+		if attempt > 0 {
+			if err := s.pause(ctx, corruptRetryDelay); err != nil {
+				return Snapshot{}, nil, 0, err
+			}
+		}
+		var data []byte
+		var err error
+		data, fi, _, err = s.read()
+		if err != nil {
+			return Snapshot{}, nil, 0, err
+		}
+		if st, perr = Parse(data); perr == nil {
+			break
+		}
+	}
+	if perr != nil {
+		return Snapshot{}, nil, 0, s.corrupt(perr)
+	}
+	canonical := st.Marshal()
+	return Snapshot{State: st, Version: versionOf(canonical), ModTime: fi.ModTime()}, canonical, fi.Mode().Perm(), nil
+}
+
+// lock takes the writers' lock: first this process's queue, then the flock on the
+// sibling lock file (locking the data file itself would break once it is renamed
+// over). It honours ctx while waiting.
+func (s *Store) lock(ctx context.Context) (unlock func(), err error) {
+	select {
+	case s.writers <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("lock state file: %w", ctx.Err())
+	}
+	fl := flock.New(s.lockPath, flock.SetPermissions(newFileMode))
+	ok, err := fl.TryLockContext(ctx, lockRetryDelay)
+	if err != nil || !ok {
+		<-s.writers
+		if err == nil {
+			err = errors.New("not acquired")
+		}
+		return nil, fmt.Errorf("lock state file: %w", err)
+	}
+	return func() {
+		if err := fl.Unlock(); err != nil {
+			s.logger.Warn("unlock state file", "path", s.lockPath, "err", err)
+		}
+		<-s.writers
+	}, nil
+}
+
+// writeAtomic replaces the file with data: a temp file in the same directory,
+// written, synced and closed, then renamed over the path, then the directory synced.
+// It returns the new file's info.
+func (s *Store) writeAtomic(data []byte, perm fs.FileMode) (fs.FileInfo, error) {
+	dir, base := filepath.Split(s.path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("write state file: %w", err)
+	}
+	tmp := f.Name()
+	done := false
+	defer func() {
+		if !done {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return nil, fmt.Errorf("write state file: %w", err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		return nil, fmt.Errorf("write state file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("write state file: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("write state file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("write state file: %w", err)
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		return nil, fmt.Errorf("write state file: %w", err)
+	}
+	done = true
+	// The rename is what makes the write durable; if syncing the directory fails the
+	// new content is in place all the same, so this is only worth a warning.
+	if err := syncDir(dir); err != nil {
+		s.logger.Warn("sync state file directory", "dir", dir, "err", err)
+	}
+	return fi, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Watch polls the file every interval and sends each new version (the first one at
+// once). Only successfully read versions are sent: a missing or corrupt file is
+// reported by Load. A slow receiver gets the latest version, not a backlog. The
+// channel is closed when ctx is done.
+func (s *Store) Watch(ctx context.Context, interval time.Duration) <-chan Snapshot {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	ch := make(chan Snapshot, 1)
+	go func() {
+		defer close(ch)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		last := ""
+		for {
+			if snap, err := s.Load(ctx); err == nil && snap.Version != last {
+				last = snap.Version
+				select {
+				case ch <- snap:
+				default: // replace the unread one; this goroutine is the only sender
+					select {
+					case <-ch:
+					default:
+					}
+					ch <- snap
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return ch
+}

@@ -1,0 +1,323 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	gh "github.com/google/go-github/v60/github"
+	"golang.org/x/sync/errgroup"
+)
+
+const (
+	defaultBaseURL = "https://api.github.com/"
+	defaultTimeout = 10 * time.Second
+
+	perPage = 100 // GitHub's maximum page size
+	// maxPages bounds a listing (10,000 open PRs) so that a broken Link header cannot
+	// make us fetch forever.
+	maxPages = 100
+	// pageFetchers is how many listing pages are fetched at once after the first.
+	pageFetchers = 4
+)
+
+// Options configures a Client.
+type Options struct {
+	// BaseURL of the REST API; default "https://api.github.com/".
+	BaseURL string
+	// Repo is "owner/name".
+	Repo string
+	// Token is sent as "Authorization: Bearer"; "" means anonymous (60 requests an hour).
+	Token string
+	// HTTPClient is used for every request; nil means a default one. Its Transport is
+	// wrapped, not replaced.
+	HTTPClient *http.Client
+	// Timeout bounds every single request (default 10s).
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+// Client reads one repository's pull requests and comparisons. It is safe for
+// concurrent use.
+type Client struct {
+	gh          *gh.Client
+	tr          *transport
+	owner, repo string
+	timeout     time.Duration
+	log         *slog.Logger
+
+	rateLimited atomic.Int64
+	errors      atomic.Int64
+}
+
+// Stats are counters since the client was created.
+type Stats struct {
+	// Requests is how many HTTP requests went over the wire (304s included; requests
+	// that go-github refused locally because a rate limit had not reset yet are not).
+	Requests int64
+	// NotModified is how many of those GitHub answered with 304, which costs no quota.
+	// Requests - NotModified is what counted against the rate limit.
+	NotModified int64
+	// RateLimited is how many calls failed with a *RateLimitError (including local
+	// refusals before the reset time).
+	RateLimited int64
+	// Errors is how many calls (ListOpenPulls, GetPull, Compare) returned an error.
+	Errors int64
+}
+
+// Stats returns the counters since the client was created.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Requests:    c.tr.requests.Load(),
+		NotModified: c.tr.notModified.Load(),
+		RateLimited: c.rateLimited.Load(),
+		Errors:      c.errors.Load(),
+	}
+}
+
+var repoPart = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// New returns a Client for opts.Repo.
+func New(opts Options) (*Client, error) {
+	owner, repo, ok := strings.Cut(opts.Repo, "/")
+	if !ok || !validRepoPart(owner) || !validRepoPart(repo) {
+		return nil, fmt.Errorf("github: repo %q: want owner/name", opts.Repo)
+	}
+	base := opts.BaseURL
+	if base == "" {
+		base = defaultBaseURL
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("github: base URL %q: want an absolute http(s) URL", base)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("github: base URL: must not carry credentials, a query or a fragment")
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+		if u.RawPath != "" {
+			u.RawPath += "/"
+		}
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+
+	// Copy the caller's client so that wrapping its transport does not change it.
+	var hc http.Client
+	if opts.HTTPClient != nil {
+		hc = *opts.HTTPClient
+	}
+	tr := newTransport(hc.Transport, opts.Token)
+	hc.Transport = tr
+
+	g := gh.NewClient(&hc)
+	g.BaseURL = u
+	g.UserAgent = "testingd (+https://github.com/internetarchive/testingd)"
+
+	return &Client{
+		gh:      g,
+		tr:      tr,
+		owner:   owner,
+		repo:    repo,
+		timeout: timeout,
+		log:     logger.With("component", "github"),
+	}, nil
+}
+
+func validRepoPart(s string) bool {
+	return repoPart.MatchString(s) && s != "." && s != ".."
+}
+
+// ListOpenPulls returns every open pull request, newest first as GitHub orders them.
+// The first page says (in its Link header) how many pages there are; the rest are
+// fetched concurrently and joined in page order.
+func (c *Client) ListOpenPulls(ctx context.Context) ([]Pull, error) {
+	start := time.Now()
+	first, resp, err := c.listPage(ctx, 1)
+	if err != nil {
+		return nil, c.fail(ctx, "list open pulls", err)
+	}
+	pages := [][]*wirePull{first}
+	cur, next := 1, resp.NextPage
+
+	if last := resp.LastPage; last > 1 {
+		if last > maxPages {
+			return nil, c.fail(ctx, "list open pulls", fmt.Errorf("%w: %d pages is more than the %d allowed", errMalformed, last, maxPages))
+		}
+		rest := make([][]*wirePull, last-1)
+		var lastNext int
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(pageFetchers)
+		for i := range rest {
+			g.Go(func() error {
+				page, resp, err := c.listPage(gctx, i+2)
+				if err != nil {
+					return mapError(ctx, fmt.Sprintf("list open pulls: page %d", i+2), err)
+				}
+				rest[i] = page
+				if i == len(rest)-1 {
+					lastNext = resp.NextPage
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, c.record(ctx, err)
+		}
+		pages = append(pages, rest...)
+		cur, next = last, lastNext
+	}
+
+	// Follow rel="next" one page at a time: when GitHub gave no rel="last", or when
+	// PRs were opened while we listed and the last page now points further.
+	for next > cur {
+		if next > maxPages {
+			return nil, c.fail(ctx, "list open pulls", fmt.Errorf("%w: more than %d pages", errMalformed, maxPages))
+		}
+		page, resp, err := c.listPage(ctx, next)
+		if err != nil {
+			return nil, c.fail(ctx, fmt.Sprintf("list open pulls: page %d", next), err)
+		}
+		pages = append(pages, page)
+		cur, next = next, resp.NextPage
+	}
+
+	// Pages fetched at different moments can overlap when a PR is opened meanwhile
+	// (everything shifts down by one): keep the first copy of each number.
+	var out []Pull
+	seen := make(map[int]bool)
+	for _, page := range pages {
+		for _, p := range page {
+			pull, err := pullFrom(p)
+			if err != nil {
+				return nil, c.fail(ctx, "list open pulls", err)
+			}
+			if seen[pull.Number] {
+				continue
+			}
+			seen[pull.Number] = true
+			out = append(out, pull)
+		}
+	}
+	c.log.DebugContext(ctx, "listed open pulls", "pulls", len(out), "pages", len(pages), "duration", time.Since(start))
+	return out, nil
+}
+
+func (c *Client) listPage(ctx context.Context, page int) ([]*wirePull, *gh.Response, error) {
+	var pulls []*wirePull
+	resp, err := c.get(ctx, fmt.Sprintf("repos/%s/%s/pulls?state=open&per_page=%d&page=%d", c.owner, c.repo, perPage, page), &pulls)
+	return pulls, resp, err
+}
+
+// get sends one GET, bounded by the client's timeout, through go-github (which builds
+// the request, checks the response, remembers rate limits and parses Link), decoding
+// the body into v: our own small wire types, not go-github's.
+func (c *Client) get(ctx context.Context, path string, v any) (*gh.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := c.gh.NewRequest(http.MethodGet, path, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.gh.Do(ctx, req, v)
+}
+
+// GetPull returns pull request number; ErrNotFound when there is no such PR.
+func (c *Client) GetPull(ctx context.Context, number int) (Pull, error) {
+	op := fmt.Sprintf("get pull %d", number)
+	if number <= 0 {
+		c.errors.Add(1)
+		return Pull{}, fmt.Errorf("%s: %w", op, ErrNotFound)
+	}
+	var w *wirePull
+	if _, err := c.get(ctx, fmt.Sprintf("repos/%s/%s/pulls/%d", c.owner, c.repo, number), &w); err != nil {
+		return Pull{}, c.fail(ctx, op, err)
+	}
+	pull, err := pullFrom(w)
+	if err == nil && pull.Number != number {
+		err = fmt.Errorf("%w: asked for pull %d, got %d", errMalformed, number, pull.Number)
+	}
+	if err != nil {
+		return Pull{}, c.fail(ctx, op, err)
+	}
+	return pull, nil
+}
+
+// Compare compares base with head (commits, branches or tags). Only one commit is
+// asked for (per_page=1): the counts are all the service needs, and the commit list
+// would make the payload, and the cached copy of it, large.
+func (c *Client) Compare(ctx context.Context, base, head string) (Comparison, error) {
+	op := fmt.Sprintf("compare %s...%s", short(base), short(head))
+	if base == "" || head == "" {
+		c.errors.Add(1)
+		return Comparison{}, fmt.Errorf("%s: empty base or head: %w", op, ErrNotFound)
+	}
+	var w *wireCompare
+	path := fmt.Sprintf("repos/%s/%s/compare/%s...%s?per_page=1", c.owner, c.repo, url.PathEscape(base), url.PathEscape(head))
+	if _, err := c.get(ctx, path, &w); err != nil {
+		return Comparison{}, c.fail(ctx, op, err)
+	}
+	if w == nil || w.Status == nil || w.AheadBy == nil || w.BehindBy == nil {
+		return Comparison{}, c.fail(ctx, op, fmt.Errorf("%w: comparison without status, ahead_by or behind_by", errMalformed))
+	}
+	return Comparison{Status: *w.Status, AheadBy: *w.AheadBy, BehindBy: *w.BehindBy}, nil
+}
+
+// short abbreviates a full SHA for error messages; branch names pass unchanged.
+func short(ref string) string {
+	if len(ref) == 40 && strings.Trim(ref, "0123456789abcdef") == "" {
+		return ref[:12]
+	}
+	if len(ref) > 80 {
+		return ref[:80] + "…"
+	}
+	return ref
+}
+
+// fail maps err, counts it and logs it.
+func (c *Client) fail(ctx context.Context, op string, err error) error {
+	return c.record(ctx, mapError(ctx, op, err))
+}
+
+// record counts and logs an already mapped error.
+func (c *Client) record(ctx context.Context, mapped error) error {
+	if t := c.tr.token; t != "" && strings.Contains(mapped.Error(), t) {
+		// mapError never puts a header in a message; this is only a safety net.
+		mapped = &redacted{msg: strings.ReplaceAll(mapped.Error(), t, "REDACTED"), err: mapped}
+	}
+	c.errors.Add(1)
+	var rl *RateLimitError
+	switch {
+	case errors.As(mapped, &rl):
+		c.rateLimited.Add(1)
+		c.log.WarnContext(ctx, "github rate limit", "error", mapped)
+	case errors.Is(mapped, ErrNotFound):
+		c.log.DebugContext(ctx, "github: not found", "error", mapped)
+	default:
+		c.log.WarnContext(ctx, "github request failed", "error", mapped)
+	}
+	return mapped
+}
+
+// redacted hides a credential in an error's text while keeping errors.Is/As working.
+type redacted struct {
+	msg string
+	err error
+}
+
+func (r *redacted) Error() string { return r.msg }
+func (r *redacted) Unwrap() error { return r.err }

@@ -1,0 +1,193 @@
+package github
+
+import (
+	"bytes"
+	"container/list"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// Limits of the conditional-request cache. GitHub's pull objects are large (a listing
+// page of 100 PRs can weigh a couple of MiB), so the cache is bounded by bytes as well as
+// by entries; a body over maxEntryBytes is simply not cached.
+const (
+	defaultMaxEntries = 4096
+	defaultMaxBytes   = 64 << 20
+	maxEntryBytes     = 8 << 20
+)
+
+// transport sits under go-github. It authenticates every request, counts what goes over
+// the wire, and makes GETs conditional: it remembers the last ETag and body per URL,
+// sends If-None-Match, and turns a 304 back into a 200 carrying the remembered body,
+// because go-github treats any 304 as an error. GitHub does not count a 304 against the
+// primary rate limit, so an unchanged listing or pull costs nothing.
+//
+// Concurrent identical requests are not collapsed here; callers use singleflight.
+type transport struct {
+	base  http.RoundTripper
+	token string
+
+	requests    atomic.Int64
+	notModified atomic.Int64
+
+	mu         sync.Mutex
+	entries    map[string]*list.Element // key → element whose Value is *cacheEntry
+	lru        *list.List               // front = most recently used
+	bytes      int
+	maxEntries int
+	maxBytes   int
+}
+
+type cacheEntry struct {
+	key    string
+	etag   string
+	body   []byte
+	header http.Header
+}
+
+func newTransport(base http.RoundTripper, token string) *transport {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return &transport{
+		base:       base,
+		token:      token,
+		entries:    make(map[string]*list.Element),
+		lru:        list.New(),
+		maxEntries: defaultMaxEntries,
+		maxBytes:   defaultMaxBytes,
+	}
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// A RoundTripper must not modify the caller's request.
+	req = req.Clone(req.Context())
+	if t.token != "" {
+		req.Header.Set("Authorization", "Bearer "+t.token)
+	}
+
+	cacheable := req.Method == http.MethodGet && req.Header.Get("If-None-Match") == ""
+	key := req.URL.String()
+	var cached *cacheEntry
+	if cacheable {
+		cached = t.lookup(key)
+		if cached != nil {
+			req.Header.Set("If-None-Match", cached.etag)
+		}
+	}
+
+	t.requests.Add(1)
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || !cacheable {
+		return resp, err
+	}
+
+	switch {
+	case resp.StatusCode == http.StatusNotModified && cached != nil:
+		t.notModified.Add(1)
+		// Drain so the connection can be reused; a 304 has no body anyway.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		resp.Body.Close()
+		return fromCache(req, resp, cached), nil
+
+	case resp.StatusCode == http.StatusOK:
+		etag := resp.Header.Get("ETag")
+		if etag == "" || resp.ContentLength > maxEntryBytes {
+			t.forget(key)
+			return resp, nil
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxEntryBytes+1))
+		if err != nil {
+			resp.Body.Close()
+			return nil, err
+		}
+		if len(body) > maxEntryBytes {
+			// Too big to remember: hand back what was read followed by the rest.
+			t.forget(key)
+			resp.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+			return resp, nil
+		}
+		resp.Body.Close()
+		t.store(&cacheEntry{key: key, etag: etag, body: body, header: resp.Header.Clone()})
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return resp, nil
+
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+		// The resource is gone: whatever we remembered about it is stale.
+		t.forget(key)
+	}
+	return resp, nil
+}
+
+// fromCache builds the 200 that go-github sees for a 304: the remembered body and
+// headers, overlaid with the fresh headers of the 304 (rate limits, ETag, Link, Date).
+func fromCache(req *http.Request, notModified *http.Response, e *cacheEntry) *http.Response {
+	h := e.header.Clone()
+	for k, v := range notModified.Header {
+		h[k] = v
+	}
+	h.Set("Content-Length", strconv.Itoa(len(e.body)))
+	return &http.Response{
+		Status:        "200 OK",
+		StatusCode:    http.StatusOK,
+		Proto:         notModified.Proto,
+		ProtoMajor:    notModified.ProtoMajor,
+		ProtoMinor:    notModified.ProtoMinor,
+		Header:        h,
+		Body:          io.NopCloser(bytes.NewReader(e.body)),
+		ContentLength: int64(len(e.body)),
+		Request:       req,
+		TLS:           notModified.TLS,
+	}
+}
+
+func (t *transport) lookup(key string) *cacheEntry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	el, ok := t.entries[key]
+	if !ok {
+		return nil
+	}
+	t.lru.MoveToFront(el)
+	return el.Value.(*cacheEntry)
+}
+
+func (t *transport) store(e *cacheEntry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if el, ok := t.entries[e.key]; ok {
+		t.removeLocked(el)
+	}
+	t.entries[e.key] = t.lru.PushFront(e)
+	t.bytes += len(e.body)
+	for t.lru.Len() > t.maxEntries || t.bytes > t.maxBytes {
+		t.removeLocked(t.lru.Back())
+	}
+}
+
+func (t *transport) forget(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if el, ok := t.entries[key]; ok {
+		t.removeLocked(el)
+	}
+}
+
+func (t *transport) removeLocked(el *list.Element) {
+	e := el.Value.(*cacheEntry)
+	t.lru.Remove(el)
+	delete(t.entries, e.key)
+	t.bytes -= len(e.body)
+}
+
+func (t *transport) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lru.Len()
+}

@@ -1,0 +1,52 @@
+# The project's commands. `make test` is what CI runs (.ci/run) and what the README
+# promises: it installs what it needs, checks generated code, lints, and runs every test.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+BUF         := go tool -modfile=buf.tool.mod buf
+STATICCHECK := go run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+GO_PKGS     := ./...
+
+.PHONY: all deps generate check-generate lint test bench run build
+
+all: build
+
+## deps: install what tests need (Debian's memcached, the web UI's npm packages)
+deps:
+	@command -v memcached >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq memcached; }
+	@[ -x webui/node_modules/.bin/protoc-gen-es ] || npm ci --prefix webui --no-audit --no-fund
+
+## generate: regenerate Go and TypeScript code from proto/ (local plugins only)
+generate: deps
+	$(BUF) generate
+
+## check-generate: fail when the committed generated code differs from a fresh generation
+check-generate: generate
+	@if [ -n "$$(git status --porcelain -- gen webui/src/gen)" ]; then \
+		echo "generated code is out of date; run 'make generate' and commit:"; \
+		git status --porcelain -- gen webui/src/gen; git --no-pager diff --stat -- gen webui/src/gen; exit 1; fi
+
+## lint: go vet, staticcheck, buf lint, buf format
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'))" || { echo "not gofmt-formatted:"; gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'); exit 1; }
+	go vet $(GO_PKGS)
+	$(STATICCHECK) $(GO_PKGS)
+	$(BUF) lint
+	$(BUF) format -d --exit-code
+
+## test: the whole suite, as CI runs it
+test: deps check-generate lint
+	go test -race -count=1 $(GO_PKGS)
+
+## bench: the benchmarks behind docs/BENCHMARKS.md
+bench:
+	./scripts/bench.sh
+
+## build: the server binary in bin/
+build:
+	go build -o bin/testingd ./cmd/testingd
+
+## run: the service on 127.0.0.1:8080 with dev auth and the state file in this directory
+run:
+	go run ./cmd/testingd

@@ -1,0 +1,171 @@
+// Package service implements the TestingService: Connect handlers that validate a
+// request, call the domain (the state store, the drift resolver, Jenkins, the build
+// transcript) and map errors to Connect codes. The rules of the plan, the rows and the
+// deploy state live beside them as pure functions (rules.go).
+package service
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+
+	testingv1 "github.com/internetarchive/testingd/gen/openlibrary/testing/v1"
+	"github.com/internetarchive/testingd/gen/openlibrary/testing/v1/testingv1connect"
+	"github.com/internetarchive/testingd/integrations/jenkins"
+	"github.com/internetarchive/testingd/persistence"
+	"github.com/internetarchive/testingd/service/drift"
+)
+
+// Drift resolves the live GitHub facts of a set of PRs (implemented by *drift.Resolver).
+type Drift interface {
+	Resolve(ctx context.Context, targets []drift.Target) drift.Result
+	Refresh(ctx context.Context, targets []drift.Target) drift.Result
+	Evict(ctx context.Context, numbers []int)
+}
+
+// Jenkins reads the deploy job's runs (implemented by *jenkins.Client).
+type Jenkins interface {
+	Runs(ctx context.Context) ([]jenkins.Run, error)
+	Configured() bool
+}
+
+// Viewer is the caller of an RPC.
+type Viewer struct {
+	Username   string
+	SignedIn   bool
+	Maintainer bool
+}
+
+// Authenticator tells who sent a request from its headers (cookie or bearer token).
+// It returns an error only when it cannot decide (e.g. Open Library is down); a caller
+// who is simply not signed in is a zero Viewer.
+type Authenticator interface {
+	Authenticate(ctx context.Context, header http.Header) (Viewer, error)
+	Mode() string
+}
+
+// Options are the parts a Server is built from.
+type Options struct {
+	Store          *persistence.Store
+	TranscriptPath string
+	Drift          Drift
+	Jenkins        Jenkins
+	Auth           Authenticator
+	Repo           string // GitHub owner/name
+	JenkinsJobURL  string // the monitored job's web page ("View Jenkins")
+	Info           InfoOptions
+	Logger         *slog.Logger
+	Now            func() time.Time
+}
+
+// Server implements testingv1connect.TestingServiceHandler.
+type Server struct {
+	testingv1connect.UnimplementedTestingServiceHandler
+
+	store      *persistence.Store
+	drift      Drift
+	jenkins    Jenkins
+	runs       *refresher[[]jenkins.Run]
+	transcript *transcriptCache
+	auth       Authenticator
+	repo       string
+	jenkinsURL string
+	info       InfoOptions
+	started    time.Time
+	logger     *slog.Logger
+	now        func() time.Time
+}
+
+var _ testingv1connect.TestingServiceHandler = (*Server)(nil)
+
+// Jenkins run status is polled at most this often; older data is served while a
+// background fetch runs, and a failed fetch is not retried for failedRunsTTL.
+const (
+	runsTTL       = 5 * time.Second
+	failedRunsTTL = 15 * time.Second
+	runsWait      = 3 * time.Second  // how long a cold GetStatus waits for Jenkins
+	runsTimeout   = 15 * time.Second // bound of one Jenkins fetch
+	transcriptMax = 8 << 20
+)
+
+// New builds a Server.
+func New(opts Options) *Server {
+	logger := cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &Server{
+		store:      opts.Store,
+		drift:      opts.Drift,
+		jenkins:    opts.Jenkins,
+		transcript: newTranscriptCache(opts.TranscriptPath, transcriptMax),
+		auth:       opts.Auth,
+		repo:       opts.Repo,
+		jenkinsURL: opts.JenkinsJobURL,
+		info:       opts.Info,
+		started:    now(),
+		logger:     logger,
+		now:        now,
+	}
+	s.runs = newRefresher(runsTTL, failedRunsTTL, runsTimeout, now, logger.With("component", "jenkins"), opts.Jenkins.Runs)
+	return s
+}
+
+// viewer authenticates the caller of a request.
+func (s *Server) viewer(ctx context.Context, h http.Header) (Viewer, error) {
+	v, err := s.auth.Authenticate(ctx, h)
+	if err != nil {
+		s.logger.WarnContext(ctx, "authentication unavailable", "err", err)
+		return Viewer{}, connect.NewError(connect.CodeUnavailable, errAuthUnavailable)
+	}
+	return v, nil
+}
+
+// requireMaintainer admits maintainers only (API.md Rule 4).
+func (s *Server) requireMaintainer(ctx context.Context, h http.Header) (Viewer, error) {
+	v, err := s.viewer(ctx, h)
+	switch {
+	case err != nil:
+		return v, err
+	case !v.SignedIn:
+		return v, connect.NewError(connect.CodeUnauthenticated, errNotSignedIn)
+	case !v.Maintainer:
+		return v, connect.NewError(connect.CodePermissionDenied, errNotMaintainer)
+	}
+	return v, nil
+}
+
+// GetStatus returns the whole testing section.
+func (s *Server) GetStatus(ctx context.Context, req *connect.Request[testingv1.GetStatusRequest]) (*connect.Response[testingv1.GetStatusResponse], error) {
+	if _, err := s.requireMaintainer(ctx, req.Header()); err != nil {
+		return nil, err
+	}
+	st, err := s.status(ctx)
+	if err != nil {
+		return nil, s.connectError(ctx, err)
+	}
+	return connect.NewResponse(st), nil
+}
+
+// GetBuildResult returns the parsed build transcript.
+func (s *Server) GetBuildResult(ctx context.Context, _ *connect.Request[testingv1.GetBuildResultRequest]) (*connect.Response[testingv1.GetBuildResultResponse], error) {
+	t, err := s.transcript.get()
+	if err != nil {
+		return nil, s.connectError(ctx, err)
+	}
+	return connect.NewResponse(buildResult(t, s.repo)), nil
+}
+
+// GetServerInfo returns system information, feature flags and the caller.
+func (s *Server) GetServerInfo(ctx context.Context, req *connect.Request[testingv1.GetServerInfoRequest]) (*connect.Response[testingv1.GetServerInfoResponse], error) {
+	v, err := s.viewer(ctx, req.Header())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(s.serverInfo(v)), nil
+}

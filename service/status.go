@@ -1,0 +1,144 @@
+package service
+
+import (
+	"context"
+	"sync"
+
+	testingv1 "github.com/internetarchive/testingd/gen/openlibrary/testing/v1"
+	"github.com/internetarchive/testingd/integrations/jenkins"
+	"github.com/internetarchive/testingd/persistence"
+	"github.com/internetarchive/testingd/service/drift"
+)
+
+// status assembles the whole testing section: the state (one stat when unchanged), the
+// drift and the Jenkins runs fetched concurrently (both memory when warm), and the
+// build transcript (one stat when unchanged).
+func (s *Server) status(ctx context.Context) (*testingv1.GetStatusResponse, error) {
+	snap, err := s.store.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		res    drift.Result
+		runs   []jenkins.Run
+		runsOK bool
+		wg     sync.WaitGroup
+	)
+	wg.Go(func() { res = s.drift.Resolve(ctx, targets(snap.State)) })
+	wg.Go(func() { runs, runsOK = s.runs.get(ctx, runsWait) })
+	wg.Wait()
+	if fresh, ok := s.writeBack(ctx, snap.State, res); ok {
+		snap = fresh
+	}
+	t, err := s.transcript.get()
+	if err != nil {
+		// The transcript only colours rows; a read error must not hide the panel.
+		s.logger.WarnContext(ctx, "build transcript unreadable", "err", err)
+	}
+	return s.buildStatus(snap, res, runs, runsOK, t.ConflictNumbers()), nil
+}
+
+// targets are the rows of the set whose drift the resolver follows.
+func targets(st *persistence.State) []drift.Target {
+	out := make([]drift.Target, len(st.PRs))
+	for i, pr := range st.PRs {
+		out[i] = drift.Target{Number: pr.Number, Pin: pr.Commit}
+	}
+	return out
+}
+
+// buildStatus is the response for one state snapshot and what is known around it.
+func (s *Server) buildStatus(snap persistence.Snapshot, res drift.Result, runs []jenkins.Run, runsOK bool, conflictList []int) *testingv1.GetStatusResponse {
+	st := snap.State
+	conflicts := make(map[int]bool, len(conflictList))
+	merge := make([]int32, 0, len(conflictList))
+	for _, n := range conflictList {
+		if !conflicts[n] {
+			merge = append(merge, int32(n))
+		}
+		conflicts[n] = true
+	}
+	changes := plan(st, res.PRs)
+	ds := deployStatus(st, runs, runsOK, s.now())
+	lastDeploy, lastOK := parseTime(st.LastDeployAt)
+	started, startedOK := parseTime(st.DeployStartedAt)
+	return &testingv1.GetStatusResponse{
+		Version:            snap.Version,
+		LastDeployAt:       timestamp(lastDeploy, lastOK),
+		DeployStartedAt:    timestamp(started, startedOK),
+		DeployFinishedAt:   timestamp(ds.finished, true),
+		Deploying:          ds.deploying,
+		DeployResult:       ds.result,
+		DeployStage:        ds.stage,
+		DeployRunId:        ds.runID,
+		DeployStateGuessed: ds.guessed,
+		HasPending:         len(changes) > 0,
+		PendingChanges:     changes,
+		Prs:                rows(st, res.PRs, changes, conflicts),
+		DriftResolvedAt:    timestamp(res.ResolvedAt, true),
+		DriftStale:         res.Stale,
+		DriftError:         driftError(driftResultErr{stale: res.Stale, err: res.Err}),
+		JenkinsConfigured:  s.jenkins.Configured(),
+		GithubRepo:         s.repo,
+		JenkinsUrl:         s.jenkinsURL,
+		MergeConflicts:     merge,
+	}
+}
+
+// writeBack stores what GitHub says of each PR's title, author and assignee in the
+// state file, touching only those fields (an unassigned PR clears its assignee), when
+// fresh facts differ from it. It runs under the store's lock on the re-read state, so a
+// concurrent writer loses nothing. ok is false when nothing was written.
+func (s *Server) writeBack(ctx context.Context, st *persistence.State, res drift.Result) (persistence.Snapshot, bool) {
+	if !needsWriteBack(st, res.PRs) {
+		return persistence.Snapshot{}, false
+	}
+	snap, err := s.store.Update(ctx, "", func(st *persistence.State) error {
+		for i := range st.PRs {
+			if f, ok := res.PRs[st.PRs[i].Number]; ok && usableFacts(f) {
+				applyGitHubFields(&st.PRs[i], f)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.logger.WarnContext(ctx, "could not store GitHub titles and people", "err", err)
+		return persistence.Snapshot{}, false
+	}
+	return snap, true
+}
+
+// usableFacts: only facts GitHub gave in this refresh or the last (not failures) may
+// overwrite what the state file says.
+func usableFacts(f drift.Facts) bool { return f.Known && f.Err == nil && f.HeadSHA != "" }
+
+func needsWriteBack(st *persistence.State, facts map[int]drift.Facts) bool {
+	for i := range st.PRs {
+		pr := st.PRs[i]
+		if f, ok := facts[pr.Number]; ok && usableFacts(f) && applyGitHubFields(&pr, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// applyGitHubFields copies GitHub's title and people onto a row and reports whether
+// anything changed. An empty title from GitHub never erases a stored one.
+func applyGitHubFields(pr *persistence.PR, f drift.Facts) bool {
+	changed := false
+	set := func(dst *string, v string) {
+		if *dst != v {
+			*dst, changed = v, true
+		}
+	}
+	if f.Title != "" {
+		set(&pr.Title, f.Title)
+	}
+	if f.Author != "" {
+		set(&pr.Author, f.Author)
+		set(&pr.AuthorAvatar, f.AuthorAvatar)
+	}
+	set(&pr.Assignee, f.Assignee)
+	set(&pr.AssigneeAvatar, f.AssigneeAvatar)
+	return changed
+}

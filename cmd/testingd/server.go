@@ -26,20 +26,6 @@ const (
 	idleTimeout       = 2 * time.Minute
 )
 
-// handlerOption changes what newHandler builds.
-type handlerOption func(*handlerOptions)
-
-type handlerOptions struct {
-	registry *prometheus.Registry
-}
-
-// withRegistry serves BASE/metrics from reg instead of a fresh registry, so
-// that code built outside newHandler can add its own metrics. reg should
-// already hold the Go and process collectors (see newRegistry).
-func withRegistry(reg *prometheus.Registry) handlerOption {
-	return func(o *handlerOptions) { o.registry = reg }
-}
-
 // newRegistry returns a Prometheus registry with the Go runtime and process
 // collectors.
 func newRegistry() *prometheus.Registry {
@@ -59,14 +45,8 @@ func newRegistry() *prometheus.Registry {
 //	BASE/healthz                                   "ok" for load balancers
 //	BASE/metrics                                   Prometheus
 //	BASE/...                                       the web UI (the fallback)
-func newHandler(cfg config, svc testingv1connect.TestingServiceHandler, logger *slog.Logger, opts ...handlerOption) http.Handler {
-	var o handlerOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.registry == nil {
-		o.registry = newRegistry()
-	}
+func newHandler(cfg config, svc testingv1connect.TestingServiceHandler, logger *slog.Logger) http.Handler {
+	registry := newRegistry()
 
 	base := cfg.BasePath
 	if base == "" {
@@ -112,7 +92,7 @@ func newHandler(cfg config, svc testingv1connect.TestingServiceHandler, logger *
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.Handle("GET "+base+"metrics", promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{
+	mux.Handle("GET "+base+"metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(logger.With("component", "metrics").Handler(), slog.LevelError),
 	}))
 	mux.Handle(base, http.StripPrefix(prefix, webui.Handler()))

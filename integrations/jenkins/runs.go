@@ -107,7 +107,7 @@ func ParseRuns(data []byte) ([]Run, error) {
 		if len(w.Stages) > 0 {
 			run.Stages = make([]Stage, len(w.Stages))
 			for j, s := range w.Stages {
-				run.Stages[j] = Stage{Name: s.Name, Status: s.Status}
+				run.Stages[j] = Stage(s)
 			}
 		}
 		runs = append(runs, run)

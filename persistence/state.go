@@ -37,9 +37,13 @@ const (
 	keyPRs             = "prs"
 	keyDeployStartedAt = "deploy_started_at"
 	keyDeployed        = "deployed"
+	// keyRemoved is testingd's own: rows removed since the last deploy, kept so that
+	// RestorePRs can bring them back exactly. The legacy reader ignores it (and drops it
+	// when it rewrites the file, which only loses the undo).
+	keyRemoved = "testingd_removed"
 )
 
-var topKeys = [...]string{keyLastDeployAt, keyPRs, keyDeployStartedAt, keyDeployed}
+var topKeys = [...]string{keyLastDeployAt, keyPRs, keyDeployStartedAt, keyDeployed, keyRemoved}
 
 // A state made by code (or read from the bare-array form) always writes these two
 // keys, like legacy does; the others only once they hold something.
@@ -82,6 +86,13 @@ type DeployedEntry struct {
 	Title string
 }
 
+// RemovedPR is a row removed since the last deploy, as it was when removed.
+type RemovedPR struct {
+	PR        PR
+	RemovedAt string // ISO-8601, as AddedAt
+	RemovedBy string
+}
+
 // State is the content of the state file.
 type State struct {
 	LastDeployAt    string // "" = never deployed
@@ -90,6 +101,9 @@ type State struct {
 	// Deployed is the set of active PRs the last deploy built, in file order. Empty
 	// means "no record" (an old file), not "nothing deployed".
 	Deployed []DeployedEntry
+	// Removed holds the rows removed since the last deploy, newest last, for RestorePRs
+	// ("testingd_removed"; written only when not empty).
+	Removed []RemovedPR
 
 	keys      []string // top-level key order as read; nil = made by code
 	extra     []member // unknown top-level keys, in the order they appear in keys
@@ -107,6 +121,12 @@ func (s *State) Clone() *State {
 	c.keys = cloneSlice(s.keys)
 	c.extra = cloneSlice(s.extra) // the values themselves are immutable
 	c.Deployed = cloneSlice(s.Deployed)
+	if s.Removed != nil {
+		c.Removed = make([]RemovedPR, len(s.Removed))
+		for i, r := range s.Removed {
+			c.Removed[i] = RemovedPR{PR: r.PR.clone(), RemovedAt: r.RemovedAt, RemovedBy: r.RemovedBy}
+		}
+	}
 	if s.PRs != nil {
 		c.PRs = make([]PR, len(s.PRs))
 		for i := range s.PRs {
@@ -321,6 +341,8 @@ func (d *decoder) state(root value) *State {
 			st.PRs = d.prs(m.val, keyPRs)
 		case keyDeployed:
 			st.Deployed = d.deployed(m.val)
+		case keyRemoved:
+			st.Removed = d.removed(m.val)
 		default:
 			st.extra = append(st.extra, m)
 		}
@@ -336,6 +358,46 @@ func (d *decoder) deployed(v value) []DeployedEntry {
 	out := make([]DeployedEntry, 0, len(v.obj))
 	for _, m := range v.obj {
 		out = append(out, DeployedEntry{Key: m.key, Title: d.str(m.val, loc{parent: keyDeployed, index: -1, sub: m.key})})
+	}
+	return out
+}
+
+// removed decodes testingd's list of removed rows:
+// [{"removed_at": "...", "removed_by": "...", "row": {PR}}, ...].
+func (d *decoder) removed(v value) []RemovedPR {
+	if v.kind != kindArray {
+		d.fail(v, at(keyRemoved), "an array")
+		return nil
+	}
+	out := make([]RemovedPR, 0, len(v.arr))
+	for i, e := range v.arr {
+		where := loc{parent: keyRemoved, index: i}
+		if e.kind != kindObject {
+			d.fail(e, where, "an object")
+			return nil
+		}
+		var r RemovedPR
+		hasRow := false
+		for _, m := range e.obj {
+			fp := where
+			fp.key = m.key
+			switch m.key {
+			case "removed_at":
+				r.RemovedAt = d.str(m.val, fp)
+			case "removed_by":
+				r.RemovedBy = d.str(m.val, fp)
+			case "row":
+				hasRow = true
+				r.PR = d.pr(m.val, fp)
+			}
+		}
+		if !hasRow {
+			d.failf(e, "%s: missing %q", where, "row")
+		}
+		if d.err != nil {
+			return nil
+		}
+		out = append(out, r)
 	}
 	return out
 }
@@ -456,8 +518,11 @@ func (s *State) value() value {
 	var seen [len(topKeys)]bool
 	extra := s.extra
 	for _, k := range keys {
-		if i, v, _ := s.known(k); i >= 0 {
+		if i, v, isDefault := s.known(k); i >= 0 {
 			seen[i] = true
+			if k == keyRemoved && isDefault {
+				continue // testingd's own key disappears once empty
+			}
 			obj = append(obj, member{k, v})
 		} else if len(extra) > 0 {
 			obj = append(obj, extra[0])
@@ -491,6 +556,16 @@ func (s *State) known(key string) (int, value, bool) {
 		return 2, stringValue(s.DeployStartedAt), s.DeployStartedAt == ""
 	case keyDeployed:
 		return 3, deployedValue(s.Deployed), len(s.Deployed) == 0
+	case keyRemoved:
+		arr := make([]value, len(s.Removed))
+		for i, r := range s.Removed {
+			arr[i] = value{kind: kindObject, obj: []member{
+				{"removed_at", stringValue(r.RemovedAt)},
+				{"removed_by", stringValue(r.RemovedBy)},
+				{"row", r.PR.value()},
+			}}
+		}
+		return 4, value{kind: kindArray, arr: arr}, len(s.Removed) == 0
 	}
 	return -1, value{}, false
 }

@@ -288,6 +288,30 @@ func (r *Resolver) Evict(ctx context.Context, numbers []int) {
 	}
 }
 
+// Learn records pull requests the caller has just fetched from GitHub itself (AddPRs
+// and StagePRs look PRs up directly, concurrently, to pin them), so the next Resolve of
+// those PRs answers from memory instead of asking GitHub again.
+func (r *Resolver) Learn(ctx context.Context, pulls []github.Pull) {
+	at := r.now()
+	for _, p := range pulls {
+		if p.Number <= 0 {
+			continue
+		}
+		rec := recordOf(p, at)
+		r.mu.Lock()
+		e := r.pulls[p.Number]
+		if e == nil {
+			e = &pullEntry{}
+			r.pulls[p.Number] = e
+		}
+		if !e.known || !rec.FetchedAt.Before(e.rec.FetchedAt) {
+			e.rec, e.known, e.err = rec, true, nil
+		}
+		r.mu.Unlock()
+		r.cache.Set(ctx, r.pullKey(p.Number), encodePull(rec), max(factsExpiry, 10*r.ttl))
+	}
+}
+
 // Stats returns the counters so far.
 func (r *Resolver) Stats() Stats {
 	c := &r.stats

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/internetarchive/testingd/gen/openlibrary/testing/v1/testingv1connect"
+	"github.com/internetarchive/testingd/service"
 	"github.com/internetarchive/testingd/webui"
 )
 
@@ -58,7 +59,10 @@ func newHandler(cfg config, svc testingv1connect.TestingServiceHandler, logger *
 
 	interceptors := connect.WithInterceptors(newLoggingInterceptor(logger), drainInterceptor{})
 	rpcRoutes := http.NewServeMux()
-	rpcRoutes.Handle(testingv1connect.NewTestingServiceHandler(svc, interceptors))
+	// The origin middleware lets cookie-authenticated writes be refused when a page
+	// of another site sent them (no CSRF).
+	svcPath, svcHandler := testingv1connect.NewTestingServiceHandler(svc, interceptors)
+	rpcRoutes.Handle(svcPath, service.OriginMiddleware(svcHandler))
 	reflector := grpcreflect.NewStaticReflector(
 		testingv1connect.TestingServiceName,
 		grpchealth.HealthV1ServiceName,

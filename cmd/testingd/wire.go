@@ -1,11 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/internetarchive/testingd/integrations/github"
 	"github.com/internetarchive/testingd/integrations/jenkins"
 	"github.com/internetarchive/testingd/integrations/memcache"
+	"github.com/internetarchive/testingd/integrations/openlibrary"
 	"github.com/internetarchive/testingd/persistence"
 	"github.com/internetarchive/testingd/service"
 	"github.com/internetarchive/testingd/service/drift"
@@ -26,14 +28,45 @@ var version, revision string
 // the outside systems and the service layer. The returned func releases what
 // it holds (call it after the server has stopped).
 func buildService(ctx context.Context, cfg config, logger *slog.Logger) (testingv1connect.TestingServiceHandler, func(), error) {
+	// Bearer tokens work in every auth mode. tokens stays a nil interface (not a nil
+	// *Tokens) when there is no file.
+	var tokens service.TokenLookup
+	if cfg.TokensFile != "" {
+		t, err := openlibrary.OpenTokens(cfg.TokensFile, logger.With("component", "tokens"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("--tokens-file: %w", err)
+		}
+		tokens = t
+	}
 	var auth service.Authenticator
 	switch cfg.Auth {
 	case authDev:
-		auth = service.DevAuth{}
+		auth = service.WithTokens(service.DevAuth{}, tokens)
+	case authOpenLibrary:
+		secret, err := os.ReadFile(cfg.OLSecretKeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--ol-secret-key-file: %w", err)
+		}
+		secret = bytes.TrimRight(secret, "\r\n")
+		if len(secret) == 0 {
+			return nil, nil, fmt.Errorf("--ol-secret-key-file %s is empty: it must hold Open Library's session secret", cfg.OLSecretKeyFile)
+		}
+		groups, err := openlibrary.NewGroups(cfg.OLURL, &http.Client{Timeout: 10 * time.Second}, openlibrary.DefaultGroupsTTL, logger.With("component", "usergroups"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("--ol-url: %w", err)
+		}
+		auth, err = service.NewOpenLibraryAuth(service.OpenLibraryAuthOptions{
+			Secret:           secret,
+			Groups:           groups,
+			MaintainerGroups: cfg.MaintainerGroups,
+			Tokens:           tokens,
+			Logger:           logger.With("component", "auth"),
+		})
+		if err != nil {
+			return nil, nil, err
+		}
 	default:
-		// Session-cookie and token authentication is the next piece of work; refusing
-		// to start is safer than serving maintainers' actions to anyone.
-		return nil, nil, errors.New("--auth openlibrary is not available yet; run with --auth dev on a loopback address")
+		return nil, nil, fmt.Errorf("--auth %q is not a mode", cfg.Auth)
 	}
 
 	store := persistence.NewStore(cfg.StateFile, logger.With("component", "state"))

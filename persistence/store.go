@@ -269,9 +269,9 @@ func (s *Store) Create(ctx context.Context) (snap Snapshot, created bool, err er
 	}
 	defer unlock()
 
-	snap, _, _, err = s.readLocked(ctx)
+	cur, err := s.readLocked(ctx)
 	if !errors.Is(err, ErrNotExist) {
-		return snap, false, err
+		return cur.snap, false, err
 	}
 	snap, err = s.write(NewState().Marshal(), newFileMode)
 	if err != nil {
@@ -291,31 +291,96 @@ func (s *Store) Create(ctx context.Context) (snap Snapshot, created bool, err er
 // overwritten. fn runs under the lock: it must be quick and must not call Update or
 // Create (it would wait for itself until ctx ends).
 func (s *Store) Update(ctx context.Context, expectedVersion string, fn func(st *State) error) (Snapshot, error) {
+	return s.Transact(ctx, expectedVersion, fn, nil)
+}
+
+// Transact is Update with a commit step: under the lock, after fn's change is written (or
+// found to be a no-op), commit(before, after) runs still holding the lock. If commit
+// returns an error and a write happened, the file is restored to exactly the bytes it had
+// before (atomically: temp + fsync + rename), and the error is returned. Events appended
+// in commit are therefore ordered exactly like the state changes they describe, across
+// processes.
+//
+// before is the state as re-read under the lock; after is the written state, or before
+// itself when nothing changed (commit is still called: a no-op is worth recording too).
+// commit is not called when the write is refused (version mismatch, missing or corrupt
+// file), when fn fails or when the write fails. While commit runs, the new file is on
+// disk, so whatever commit triggers (the deploy job) reads it. A commit error is returned
+// as is; if the restore fails too, the error says so and wraps both, and the file keeps
+// the uncommitted change. If commit panics, the file is restored before the panic goes
+// on. The restored file has the old bytes and permission bits but a new modification
+// time and inode (it is a new file renamed over the path, as every write is).
+//
+// A nil commit makes Transact exactly Update. Like fn, commit must not call Update,
+// Transact or Create on this file; unlike fn it may be slow (a network call), but every
+// other writer of the file waits for it, so it should be bounded by ctx.
+func (s *Store) Transact(ctx context.Context, expectedVersion string, fn func(st *State) error, commit func(before, after Snapshot) error) (Snapshot, error) {
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return Snapshot{}, err
 	}
 	defer unlock()
 
-	cur, canonical, perm, err := s.readLocked(ctx)
+	cur, err := s.readLocked(ctx)
 	if err != nil {
 		return Snapshot{}, err
 	}
-	if expectedVersion != "" && expectedVersion != cur.Version {
-		return Snapshot{}, fmt.Errorf("%w: expected %s, current %s", ErrVersionMismatch, expectedVersion, cur.Version)
+	if expectedVersion != "" && expectedVersion != cur.snap.Version {
+		return Snapshot{}, fmt.Errorf("%w: expected %s, current %s", ErrVersionMismatch, expectedVersion, cur.snap.Version)
 	}
-	work := cur.State.Clone()
+	work := cur.snap.State.Clone()
 	if err := fn(work); err != nil {
 		return Snapshot{}, err
 	}
 	data := work.Marshal()
-	if bytes.Equal(data, canonical) {
-		return cur, nil
+	if bytes.Equal(data, cur.canonical) {
+		if commit != nil {
+			if err := commit(cur.snap, cur.snap); err != nil {
+				return Snapshot{}, err
+			}
+		}
+		return cur.snap, nil
 	}
 	if err := ctx.Err(); err != nil {
 		return Snapshot{}, err
 	}
-	return s.write(data, perm)
+	after, err := s.write(data, cur.perm)
+	if err != nil || commit == nil {
+		return after, err
+	}
+
+	committed := false
+	defer func() {
+		if !committed { // commit panicked: undo, then let the panic go on
+			_ = s.restore(cur, after)
+		}
+	}()
+	cerr := commit(cur.snap, after)
+	committed = true
+	if cerr == nil {
+		return after, nil
+	}
+	if rerr := s.restore(cur, after); rerr != nil {
+		return Snapshot{}, fmt.Errorf("commit failed: %w; restoring the state file failed too, it keeps the uncommitted change: %w", cerr, rerr)
+	}
+	return Snapshot{}, cerr
+}
+
+// restore puts back the bytes and permission bits the file had when it was read under
+// the lock (the raw bytes, not our canonical form of them), and caches that snapshot.
+// A failure is logged loudly: the file then holds a change nobody committed.
+func (s *Store) restore(cur lockedRead, after Snapshot) error {
+	fi, err := s.writeAtomic(cur.raw, cur.perm)
+	if err != nil {
+		s.logger.Error("STATE FILE NOT RESTORED after a failed commit: it holds a change that was not committed",
+			"path", s.path, "version_before", cur.snap.Version, "version_after", after.Version, "err", err)
+		return fmt.Errorf("restore state file: %w", err)
+	}
+	snap := cur.snap
+	snap.ModTime = fi.ModTime()
+	s.setCache(&cacheEntry{key: keyOf(fi), snap: snap})
+	s.logger.Info("state file restored after a failed commit", "path", s.path, "version", snap.Version)
+	return nil
 }
 
 // write replaces the file (under the lock) and caches the result.
@@ -339,36 +404,48 @@ func (s *Store) write(data []byte, perm fs.FileMode) (Snapshot, error) {
 	return snap, nil
 }
 
+// lockedRead is what a writer read under the lock.
+type lockedRead struct {
+	snap      Snapshot
+	canonical []byte      // snap.State.Marshal()
+	raw       []byte      // the file's bytes as read, to restore them exactly
+	perm      fs.FileMode // the file's permission bits
+}
+
 // readLocked reads and parses the file for a writer (under the lock), retrying a
-// failed parse once like Load. It also returns the state's canonical bytes and the
-// file's permission bits.
-func (s *Store) readLocked(ctx context.Context) (Snapshot, []byte, fs.FileMode, error) {
+// failed parse once like Load.
+func (s *Store) readLocked(ctx context.Context) (lockedRead, error) {
 	var (
 		st   *State
 		fi   fs.FileInfo
+		data []byte
 		perr error
 	)
 	for attempt := 0; attempt < 2; attempt++ {
 		if attempt > 0 {
 			if err := s.pause(ctx, corruptRetryDelay); err != nil {
-				return Snapshot{}, nil, 0, err
+				return lockedRead{}, err
 			}
 		}
-		var data []byte
 		var err error
 		data, fi, _, err = s.read()
 		if err != nil {
-			return Snapshot{}, nil, 0, err
+			return lockedRead{}, err
 		}
 		if st, perr = Parse(data); perr == nil {
 			break
 		}
 	}
 	if perr != nil {
-		return Snapshot{}, nil, 0, s.corrupt(perr)
+		return lockedRead{}, s.corrupt(perr)
 	}
 	canonical := st.Marshal()
-	return Snapshot{State: st, Version: versionOf(canonical), ModTime: fi.ModTime()}, canonical, fi.Mode().Perm(), nil
+	return lockedRead{
+		snap:      Snapshot{State: st, Version: versionOf(canonical), ModTime: fi.ModTime()},
+		canonical: canonical,
+		raw:       data,
+		perm:      fi.Mode().Perm(),
+	}, nil
 }
 
 // lock takes the writers' lock: first this process's queue, then the flock on the

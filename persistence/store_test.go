@@ -629,10 +629,251 @@ func checkAllPresent(t *testing.T, s *Store, from, n int) {
 	}
 }
 
+// TestStoreTransactCommitFails: a failed commit leaves the file with exactly the bytes
+// and mode it had, even when our writer would have reformatted it, while the commit
+// itself saw the new state on disk (the deploy job reads it).
+func TestStoreTransactCommitFails(t *testing.T) {
+	t.Parallel()
+	errJenkins := errors.New("jenkins refused")
+	for _, fixture := range []string{"testing-prs.json", "crlf-tabs.json", "legacy-array.json", "unknown-keys.json"} {
+		t.Run(fixture, func(t *testing.T) {
+			t.Parallel()
+			original := readFile(t, filepath.Join("testdata/marshal", fixture))
+			s, logs := newTestStore(t, original)
+			if err := os.Chmod(s.Path(), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			ctx := t.Context()
+			first, err := s.Load(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Equal(first.State.Marshal(), original) {
+				t.Fatal("fixture is in our own format: it cannot show a reformatting restore")
+			}
+			calls := 0
+			_, err = s.Transact(ctx, first.Version, addPR(4242), func(before, after Snapshot) error {
+				calls++
+				if before.Version != first.Version || after.Version == first.Version {
+					t.Errorf("commit(before %s, after %s); first is %s", before.Version, after.Version, first.Version)
+				}
+				if _, ok := after.State.Find(4242); !ok {
+					t.Error("after lacks the change")
+				}
+				if got := readFile(t, s.Path()); !bytes.Equal(got, after.State.Marshal()) {
+					t.Errorf("commit does not see the new state on disk:\n%s", got)
+				}
+				return fmt.Errorf("trigger deploy: %w", errJenkins)
+			})
+			if !errors.Is(err, errJenkins) || calls != 1 {
+				t.Fatalf("Transact: %v (commit called %d times), want the commit's error", err, calls)
+			}
+			if got := readFile(t, s.Path()); !bytes.Equal(got, original) {
+				t.Errorf("file not restored byte for byte (-want +got):\n%s", cmp.Diff(string(original), string(got)))
+			}
+			if fi, err := os.Stat(s.Path()); err != nil || fi.Mode().Perm() != 0o640 {
+				t.Errorf("mode after restore = %v, %v; want 0640", fi.Mode(), err)
+			}
+			for _, st := range []*Store{s, NewStore(s.Path(), nil)} { // this Store's cache, and a fresh read
+				snap, err := st.Load(ctx)
+				if err != nil || snap.Version != first.Version {
+					t.Errorf("Load after restore = %q, %v; want %q", snap.Version, err, first.Version)
+				}
+			}
+			entries, _ := os.ReadDir(filepath.Dir(s.Path()))
+			for _, e := range entries {
+				if strings.Contains(e.Name(), ".tmp-") {
+					t.Errorf("temp file left: %s", e.Name())
+				}
+			}
+			if !strings.Contains(logs.String(), "restored after a failed commit") {
+				t.Errorf("restore not logged:\n%s", logs)
+			}
+			// Retryable: the same change goes through once the commit succeeds.
+			snap, err := s.Transact(ctx, first.Version, addPR(4242), func(Snapshot, Snapshot) error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := snap.State.Find(4242); !ok {
+				t.Error("retry lost the change")
+			}
+		})
+	}
+}
+
+func TestStoreTransactCommitted(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestStore(t, readFile(t, "testdata/marshal/testing-prs.json"))
+	ctx := t.Context()
+	first, err := s.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotBefore, gotAfter Snapshot
+	snap, err := s.Transact(ctx, "", addPR(5), func(before, after Snapshot) error {
+		gotBefore, gotAfter = before, after
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotBefore.Version != first.Version || gotAfter.Version != snap.Version || snap.Version == first.Version {
+		t.Errorf("commit saw %s → %s; Transact returned %s; started at %s", gotBefore.Version, gotAfter.Version, snap.Version, first.Version)
+	}
+	if _, ok := gotBefore.State.Find(5); ok {
+		t.Error("before holds the change")
+	}
+	if got := readFile(t, s.Path()); !bytes.Equal(got, snap.State.Marshal()) {
+		t.Error("file is not the committed state")
+	}
+}
+
+func TestStoreTransactNoOp(t *testing.T) {
+	t.Parallel()
+	original := readFile(t, "testdata/marshal/testing-prs.json")
+	s, _ := newTestStore(t, original)
+	ctx := t.Context()
+	first, err := s.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errCommit := errors.New("commit failed")
+	for _, commitErr := range []error{nil, errCommit} {
+		calls := 0
+		snap, err := s.Transact(ctx, first.Version, func(*State) error { return nil }, func(before, after Snapshot) error {
+			calls++
+			if before.Version != first.Version || after.Version != before.Version || after.State != before.State {
+				t.Errorf("no-op commit(before %s, after %s), want both %s and the same state", before.Version, after.Version, first.Version)
+			}
+			return commitErr
+		})
+		if calls != 1 || !errors.Is(err, commitErr) || (err == nil && snap.Version != first.Version) {
+			t.Errorf("commit error %v: Transact = %s, %v; commit called %d times", commitErr, snap.Version, err, calls)
+		}
+	}
+	if !bytes.Equal(readFile(t, s.Path()), original) {
+		t.Error("a no-op Transact wrote the file")
+	}
+}
+
+func TestStoreTransactRefusedDoesNotCommit(t *testing.T) {
+	t.Parallel()
+	errBoom := errors.New("boom")
+	fixture := readFile(t, "testdata/marshal/testing-prs.json")
+	tests := []struct {
+		name     string
+		content  []byte // nil: no file
+		expected string
+		fn       func(*State) error
+		want     error
+	}{
+		{"fn error", fixture, "", func(st *State) error { st.PRs = nil; return errBoom }, errBoom},
+		{"version mismatch", fixture, "0123456789abcdef", addPR(1), ErrVersionMismatch},
+		{"missing file", nil, "", addPR(1), ErrNotExist},
+		{"corrupt file", []byte("{broken"), "", addPR(1), ErrCorrupt},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, _ := newTestStore(t, tt.content)
+			_, err := s.Transact(t.Context(), tt.expected, tt.fn, func(Snapshot, Snapshot) error {
+				t.Error("commit called")
+				return nil
+			})
+			if !errors.Is(err, tt.want) {
+				t.Errorf("Transact: %v, want %v", err, tt.want)
+			}
+			if tt.content != nil && !bytes.Equal(readFile(t, s.Path()), tt.content) {
+				t.Error("file changed")
+			}
+		})
+	}
+}
+
+// TestStoreTransactCommitHoldsLock: another writer (here with its own Store, as another
+// process would be) waits until the commit is done, and then builds on the result.
+func TestStoreTransactCommitHoldsLock(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestStore(t, []byte(`{"last_deploy_at": "", "prs": []}`))
+	ctx := t.Context()
+	other := NewStore(s.Path(), nil)
+	otherDone := make(chan error, 1)
+	_, err := s.Transact(ctx, "", addPR(1), func(before, after Snapshot) error {
+		go func() {
+			_, err := other.Update(ctx, "", addPR(2))
+			otherDone <- err
+		}()
+		select {
+		case err := <-otherDone:
+			t.Errorf("a concurrent Update finished while the commit held the lock (%v)", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-otherDone; err != nil {
+		t.Fatal(err)
+	}
+	checkAllPresent(t, s, 1, 2)
+}
+
+func TestStoreTransactRestoreFails(t *testing.T) {
+	t.Parallel()
+	s, logs := newTestStore(t, readFile(t, "testdata/marshal/testing-prs.json"))
+	errCommit := errors.New("jenkins unreachable")
+	_, err := s.Transact(t.Context(), "", addPR(1), func(Snapshot, Snapshot) error {
+		// Something replaces the file by a directory that a rename cannot replace.
+		if err := os.Remove(s.Path()); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(s.Path(), "child"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return errCommit
+	})
+	if !errors.Is(err, errCommit) || !strings.Contains(err.Error(), "restoring the state file failed") {
+		t.Errorf("Transact: %v; want the commit error and the restore failure", err)
+	}
+	var pe *fs.PathError
+	var le *os.LinkError
+	if !errors.As(err, &pe) && !errors.As(err, &le) {
+		t.Errorf("Transact: %v does not wrap the restore's error", err)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "STATE FILE NOT RESTORED") {
+		t.Errorf("restore failure not logged loudly:\n%s", out)
+	}
+}
+
+func TestStoreTransactCommitPanics(t *testing.T) {
+	t.Parallel()
+	original := readFile(t, "testdata/marshal/testing-prs.json")
+	s, _ := newTestStore(t, original)
+	func() {
+		defer func() {
+			if r := recover(); r != "boom" {
+				t.Errorf("recovered %v, want the commit's panic", r)
+			}
+		}()
+		_, _ = s.Transact(t.Context(), "", addPR(1), func(Snapshot, Snapshot) error { panic("boom") })
+	}()
+	if !bytes.Equal(readFile(t, s.Path()), original) {
+		t.Error("file not restored after a panicking commit")
+	}
+	// The lock was released.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if _, err := s.Update(ctx, "", addPR(1)); err != nil {
+		t.Errorf("Update after the panic: %v", err)
+	}
+}
+
 const helperEnv = "PERSISTENCE_TEST_HELPER_STATE_FILE"
 
 // TestHelperProcess is not a test: TestStoreConcurrentProcesses runs the test binary
-// again with it to get a second process writing the same file.
+// again with it to get a second process writing the same file; the audit tests do too,
+// with <helperEnv>_MODE set (see auditHelper).
 func TestHelperProcess(t *testing.T) {
 	path := os.Getenv(helperEnv)
 	if path == "" {
@@ -640,6 +881,14 @@ func TestHelperProcess(t *testing.T) {
 	}
 	from, _ := strconv.Atoi(os.Getenv(helperEnv + "_FROM"))
 	n, _ := strconv.Atoi(os.Getenv(helperEnv + "_N"))
+	switch mode := os.Getenv(helperEnv + "_MODE"); mode {
+	case "": // TestStoreConcurrentProcesses, below
+	case helperAuditAppend, helperTransactAudit: // audit_test.go
+		os.Exit(auditHelper(mode, path, from, n))
+	default:
+		fmt.Fprintln(os.Stderr, "helper: unknown mode", mode)
+		os.Exit(2)
+	}
 	s := NewStore(path, nil)
 	fmt.Println("ready")
 	for i := range n {

@@ -133,12 +133,28 @@ func plan(st *persistence.State, facts map[int]drift.Facts) []*testingv1.Pending
 		if !ok || inSet[n] {
 			continue
 		}
+		inSet[n] = true // a record naming a number twice gives one change
 		out = append(out, &testingv1.PendingChange{Number: int32(n), Title: d.Title, Kind: testingv1.ChangeKind_CHANGE_KIND_REMOVE, Reason: reasonDropped})
+	}
+	// Without a deploy record, a removed row that was live by the fallback rule leaves
+	// the box too.
+	for _, r := range st.Removed {
+		if !inSet[r.PR.Number] && !st.HasDeployedRecord() && liveByFallback(&r.PR, lastDeploy, deployed) {
+			inSet[r.PR.Number] = true
+			out = append(out, &testingv1.PendingChange{Number: int32(r.PR.Number), Title: r.PR.Title, Kind: testingv1.ChangeKind_CHANGE_KIND_REMOVE, Reason: reasonDropped})
+		}
 	}
 	slices.SortStableFunc(out, func(a, b *testingv1.PendingChange) int {
 		return cmp.Or(cmp.Compare(changeOrder[a.Kind], changeOrder[b.Kind]), cmp.Compare(a.Number, b.Number))
 	})
 	return out
+}
+
+// liveByFallback is Rule 2's live_now when there is no record of the last deploy: added
+// before it, and switched on (a switched-off row was not merged into the build).
+func liveByFallback(pr *persistence.PR, lastDeploy time.Time, deployedEver bool) bool {
+	added, ok := parseTime(pr.AddedAt)
+	return deployedEver && ok && !added.After(lastDeploy) && pr.Active
 }
 
 // deployedNumber reads a key of the "deployed" record; keys that are not PR numbers
@@ -168,31 +184,20 @@ func rows(st *persistence.State, facts map[int]drift.Facts, changes []*testingv1
 		inSet[pr.Number] = true
 		f := facts[pr.Number]
 		_, inDeployed := st.DeployedTitle(pr.Number)
-		added, addedOK := parseTime(pr.AddedAt)
-		addedBefore := deployedEver && addedOK && !added.After(lastDeploy)
-		row := &testingv1.PullRequest{
-			Number:         int32(pr.Number),
-			Commit:         pr.Commit,
-			Active:         pr.Active,
-			Title:          pr.Title,
-			AddedAt:        timestamp(added, addedOK),
-			AddedBy:        pr.AddedBy,
-			PullLatestSha:  pr.PullLatestSHA,
-			PendingActive:  pr.PendingActive,
-			Author:         pr.Author,
-			AuthorAvatar:   pr.AuthorAvatar,
-			Assignee:       pr.Assignee,
-			AssigneeAvatar: pr.AssigneeAvatar,
-			IsNew:          deployedEver && addedSinceDeploy(pr, lastDeploy, true),
-			// Without a record of what the last deploy built, a row added before it is
-			// presumed live when it was switched on (a switched-off row was not merged).
-			LiveNow:       inDeployed || (!hasRecord && addedBefore && pr.Active),
-			MergeConflict: conflicts[pr.Number],
-			Action:        firstAction[int32(pr.Number)],
-			InSet:         true,
-		}
+		row := rowOf(pr)
+		row.IsNew = deployedEver && addedSinceDeploy(pr, lastDeploy, true)
+		row.LiveNow = inDeployed || (!hasRecord && liveByFallback(pr, lastDeploy, deployedEver))
+		row.MergeConflict = conflicts[pr.Number]
+		row.Action = firstAction[int32(pr.Number)]
+		row.InSet = true
 		applyFacts(row, f)
 		out = append(out, row)
+	}
+	// Rows removed since the last deploy: restorable (removed), live when the last
+	// deploy built them.
+	removed := make(map[int]*persistence.PR, len(st.Removed))
+	for i := range st.Removed {
+		removed[st.Removed[i].PR.Number] = &st.Removed[i].PR
 	}
 	for _, d := range st.Deployed {
 		n, ok := deployedNumber(d.Key)
@@ -200,17 +205,46 @@ func rows(st *persistence.State, facts map[int]drift.Facts, changes []*testingv1
 			continue
 		}
 		inSet[n] = true // a record naming a number twice gives one row
-		out = append(out, &testingv1.PullRequest{
-			Number:        int32(n),
-			Title:         d.Title,
-			Drift:         -1,
-			LiveNow:       true,
-			MergeConflict: conflicts[n],
-			Action:        firstAction[int32(n)],
-		})
+		row := &testingv1.PullRequest{Number: int32(n), Title: d.Title, Drift: -1}
+		if pr := removed[n]; pr != nil {
+			row = rowOf(pr)
+			row.Removed = true
+		}
+		row.LiveNow, row.MergeConflict, row.Action = true, conflicts[n], firstAction[int32(n)]
+		out = append(out, row)
+	}
+	for n, pr := range removed {
+		if inSet[n] {
+			continue
+		}
+		row := rowOf(pr)
+		row.Removed = true
+		row.LiveNow = !hasRecord && liveByFallback(pr, lastDeploy, deployedEver)
+		row.MergeConflict, row.Action = conflicts[n], firstAction[int32(n)]
+		out = append(out, row)
 	}
 	slices.SortStableFunc(out, func(a, b *testingv1.PullRequest) int { return cmp.Compare(a.Number, b.Number) })
 	return out
+}
+
+// rowOf is the stored part of a row; drift unknown until facts are applied.
+func rowOf(pr *persistence.PR) *testingv1.PullRequest {
+	added, addedOK := parseTime(pr.AddedAt)
+	return &testingv1.PullRequest{
+		Number:         int32(pr.Number),
+		Commit:         pr.Commit,
+		Active:         pr.Active,
+		Title:          pr.Title,
+		AddedAt:        timestamp(added, addedOK),
+		AddedBy:        pr.AddedBy,
+		PullLatestSha:  pr.PullLatestSHA,
+		PendingActive:  pr.PendingActive,
+		Author:         pr.Author,
+		AuthorAvatar:   pr.AuthorAvatar,
+		Assignee:       pr.Assignee,
+		AssigneeAvatar: pr.AssigneeAvatar,
+		Drift:          -1,
+	}
 }
 
 // applyFacts copies the live GitHub facts of a PR onto its row.

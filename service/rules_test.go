@@ -168,11 +168,11 @@ func TestPlan(t *testing.T) {
 
 // rowFlags is the derived part of a row, for compact tables.
 type rowFlags struct {
-	Number                int32
-	IsNew, LiveNow, InSet bool
-	MergeConflict         bool
-	Action                testingv1.ChangeKind
-	Drift                 int32
+	Number                 int32
+	IsNew, LiveNow, InSet  bool
+	MergeConflict, Removed bool
+	Action                 testingv1.ChangeKind
+	Drift                  int32
 }
 
 func TestRows(t *testing.T) {
@@ -225,6 +225,29 @@ func TestRows(t *testing.T) {
 			want: []rowFlags{{Number: 1, InSet: true, Drift: -1}, {Number: 2, LiveNow: true, InSet: true, Drift: -1}},
 		},
 		{
+			name: "removed rows: live when deployed (leaving), restorable either way",
+			state: &persistence.State{LastDeployAt: deployedAt,
+				PRs:      []persistence.PR{{Number: 1, Commit: shaA, Active: true, AddedAt: before}},
+				Deployed: []persistence.DeployedEntry{{Key: "1", Title: "one"}, {Key: "2", Title: "two"}},
+				Removed: []persistence.RemovedPR{
+					{PR: persistence.PR{Number: 2, Commit: shaA, Active: true, AddedAt: before}},
+					{PR: persistence.PR{Number: 3, Commit: shaA, Active: true, AddedAt: after}},
+				},
+			},
+			want: []rowFlags{
+				{Number: 1, LiveNow: true, InSet: true, Drift: -1},
+				{Number: 2, LiveNow: true, Removed: true, Action: remove, Drift: -1},
+				{Number: 3, Removed: true, Drift: -1},
+			},
+		},
+		{
+			name: "no deployed record: a removed row live by the fallback leaves the box",
+			state: &persistence.State{LastDeployAt: deployedAt,
+				Removed: []persistence.RemovedPR{{PR: persistence.PR{Number: 2, Commit: shaA, Active: true, AddedAt: before}}},
+			},
+			want: []rowFlags{{Number: 2, LiveNow: true, Removed: true, Action: remove, Drift: -1}},
+		},
+		{
 			name:  "merged row: action REMOVE, drift from facts",
 			state: &persistence.State{LastDeployAt: deployedAt, PRs: []persistence.PR{{Number: 1, Commit: shaA, Active: true, AddedAt: before}}},
 			facts: map[int]drift.Facts{1: {Known: true, Merged: true, Drift: 0, HeadSHA: shaA}},
@@ -237,7 +260,7 @@ func TestRows(t *testing.T) {
 			got := rows(tt.state, tt.facts, plan(tt.state, tt.facts), tt.conflicts)
 			var flags []rowFlags
 			for _, r := range got {
-				flags = append(flags, rowFlags{Number: r.Number, IsNew: r.IsNew, LiveNow: r.LiveNow, InSet: r.InSet, MergeConflict: r.MergeConflict, Action: r.Action, Drift: r.Drift})
+				flags = append(flags, rowFlags{Number: r.Number, IsNew: r.IsNew, LiveNow: r.LiveNow, InSet: r.InSet, MergeConflict: r.MergeConflict, Removed: r.Removed, Action: r.Action, Drift: r.Drift})
 			}
 			if diff := cmp.Diff(tt.want, flags); diff != "" {
 				t.Errorf("rows (-want +got):\n%s", diff)

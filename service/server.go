@@ -15,6 +15,7 @@ import (
 
 	testingv1 "github.com/internetarchive/testingd/gen/openlibrary/testing/v1"
 	"github.com/internetarchive/testingd/gen/openlibrary/testing/v1/testingv1connect"
+	"github.com/internetarchive/testingd/integrations/github"
 	"github.com/internetarchive/testingd/integrations/jenkins"
 	"github.com/internetarchive/testingd/persistence"
 	"github.com/internetarchive/testingd/service/drift"
@@ -25,12 +26,20 @@ type Drift interface {
 	Resolve(ctx context.Context, targets []drift.Target) drift.Result
 	Refresh(ctx context.Context, targets []drift.Target) drift.Result
 	Evict(ctx context.Context, numbers []int)
+	Learn(ctx context.Context, pulls []github.Pull)
+}
+
+// GitHub looks up single pull requests (implemented by *github.Client); AddPRs and
+// StagePRs use it to pin PRs to their current head.
+type GitHub interface {
+	GetPull(ctx context.Context, number int) (github.Pull, error)
 }
 
 // Jenkins reads the deploy job's runs (implemented by *jenkins.Client).
 type Jenkins interface {
 	Runs(ctx context.Context) ([]jenkins.Run, error)
 	Configured() bool
+	Trigger(ctx context.Context, lines []string) (queueURL string, err error)
 }
 
 // Viewer is the caller of an RPC.
@@ -38,6 +47,10 @@ type Viewer struct {
 	Username   string
 	SignedIn   bool
 	Maintainer bool
+	// Method is how the caller authenticated: "dev", "cookie" (an Open Library session)
+	// or "token" (a bearer token); "" when not signed in. Cookie-authenticated writes
+	// must come from the same origin (no CSRF).
+	Method string
 }
 
 // Authenticator tells who sent a request from its headers (cookie or bearer token).
@@ -51,6 +64,8 @@ type Authenticator interface {
 // Options are the parts a Server is built from.
 type Options struct {
 	Store          *persistence.Store
+	Audit          *persistence.AuditLog
+	GitHub         GitHub
 	TranscriptPath string
 	Drift          Drift
 	Jenkins        Jenkins
@@ -60,6 +75,13 @@ type Options struct {
 	Info           InfoOptions
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// WatchPollInterval is how often, while anyone watches, the status is recomputed
+	// to catch what other processes change (the state file, the build transcript);
+	// default 250ms.
+	WatchPollInterval time.Duration
+	// HeartbeatInterval is how long a WatchStatus stream stays silent before a
+	// heartbeat; default 15s.
+	HeartbeatInterval time.Duration
 }
 
 // Server implements testingv1connect.TestingServiceHandler.
@@ -67,6 +89,9 @@ type Server struct {
 	testingv1connect.UnimplementedTestingServiceHandler
 
 	store      *persistence.Store
+	audit      *persistence.AuditLog
+	github     GitHub
+	deploying  chan struct{} // holds one token while a Deploy runs
 	drift      Drift
 	jenkins    Jenkins
 	runs       *refresher[[]jenkins.Run]
@@ -78,6 +103,7 @@ type Server struct {
 	started    time.Time
 	logger     *slog.Logger
 	now        func() time.Time
+	watch      *hub // WatchStatus streams (watch.go)
 }
 
 var _ testingv1connect.TestingServiceHandler = (*Server)(nil)
@@ -101,6 +127,9 @@ func New(opts Options) *Server {
 	}
 	s := &Server{
 		store:      opts.Store,
+		audit:      opts.Audit,
+		github:     opts.GitHub,
+		deploying:  make(chan struct{}, 1),
 		drift:      opts.Drift,
 		jenkins:    opts.Jenkins,
 		transcript: newTranscriptCache(opts.TranscriptPath, transcriptMax),
@@ -113,6 +142,8 @@ func New(opts Options) *Server {
 		now:        now,
 	}
 	s.runs = newRefresher(runsTTL, failedRunsTTL, runsTimeout, now, logger.With("component", "jenkins"), opts.Jenkins.Runs)
+	s.runs.onChange = s.Notify // a new Jenkins run status reaches watchers
+	s.watch = newHub(s.status, opts.WatchPollInterval, opts.HeartbeatInterval, logger.With("component", "watch"))
 	return s
 }
 

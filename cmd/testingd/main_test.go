@@ -117,6 +117,21 @@ func TestBinary(t *testing.T) {
 			t.Errorf("GET /healthz = %s %q", resp.Status, body)
 		}
 
+		// --auth dev created the empty state file legacy creates, so a first run just works.
+		state, err := os.ReadFile(filepath.Join(cmd.Dir, "_testing-prs.json"))
+		if err != nil || string(state) != "{\n  \"last_deploy_at\": \"\",\n  \"prs\": []\n}" {
+			t.Errorf("state file = %q, %v; want the empty legacy state", state, err)
+		}
+		resp, err = http.Post("http://"+addr+"/openlibrary.testing.v1.TestingService/GetStatus", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatalf("GetStatus: %v", err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"version"`) {
+			t.Errorf("GetStatus on a fresh state = %s %s", resp.Status, body)
+		}
+
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
@@ -143,6 +158,8 @@ func TestBinary(t *testing.T) {
 // GITHUB_TOKEN variables.
 func command(t *testing.T, bin string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(t.Context(), bin, args...)
+	// The defaults write the state file into the working directory (dev auth creates it).
+	cmd.Dir = t.TempDir()
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, envPrefix) && !strings.HasPrefix(kv, "GITHUB_TOKEN=") {
 			cmd.Env = append(cmd.Env, kv)

@@ -112,15 +112,22 @@ func buildService(ctx context.Context, cfg config, logger *slog.Logger) (testing
 		mc := memcache.NewMemcached(cfg.Memcache, memcache.Options{Logger: logger.With("component", "memcache")})
 		cache, release = mc, func() { _ = mc.Close() }
 	}
+	// The resolver tells the service about new drift, but is built first: svc is bound
+	// just below, before anything can resolve drift (only the service asks the
+	// resolver, once it serves requests), so OnUpdate always sees it set.
+	var svc *service.Server
 	resolver := drift.New(gh, cache, drift.Options{
 		Repo:        cfg.GitHubRepo,
 		TTL:         cfg.DriftTTL,
 		Concurrency: cfg.GitHubConcurrency,
 		Logger:      logger.With("component", "drift"),
+		OnUpdate:    func() { svc.Notify() }, // watchers get the new drift
 	})
 
-	svc := service.New(service.Options{
+	svc = service.New(service.Options{
 		Store:          store,
+		Audit:          persistence.OpenAuditLog(persistence.AuditPath(cfg.StateFile), logger.With("component", "audit")),
+		GitHub:         gh,
 		TranscriptPath: cfg.BuildStatusFile,
 		Drift:          resolver,
 		Jenkins:        jk,

@@ -172,6 +172,8 @@ const (
 	AddOutcome_ADD_OUTCOME_NOT_FOUND AddOutcome = 4
 	// GitHub could not be asked (down, slow or rate-limited); try again later.
 	AddOutcome_ADD_OUTCOME_GITHUB_UNAVAILABLE AddOutcome = 5
+	// The PR is merged or closed: there is nothing to test, so it was not added.
+	AddOutcome_ADD_OUTCOME_NOT_OPEN AddOutcome = 6
 )
 
 // Enum value maps for AddOutcome.
@@ -183,6 +185,7 @@ var (
 		3: "ADD_OUTCOME_INVALID_REF",
 		4: "ADD_OUTCOME_NOT_FOUND",
 		5: "ADD_OUTCOME_GITHUB_UNAVAILABLE",
+		6: "ADD_OUTCOME_NOT_OPEN",
 	}
 	AddOutcome_value = map[string]int32{
 		"ADD_OUTCOME_UNSPECIFIED":        0,
@@ -191,6 +194,7 @@ var (
 		"ADD_OUTCOME_INVALID_REF":        3,
 		"ADD_OUTCOME_NOT_FOUND":          4,
 		"ADD_OUTCOME_GITHUB_UNAVAILABLE": 5,
+		"ADD_OUTCOME_NOT_OPEN":           6,
 	}
 )
 
@@ -3068,7 +3072,7 @@ const file_openlibrary_testing_v1_testing_proto_rawDesc = "" +
 	"\fSTAGE_ENABLE\x10\x01\x12\x11\n" +
 	"\rSTAGE_DISABLE\x10\x02\x12\x15\n" +
 	"\x11STAGE_PULL_LATEST\x10\x03\x12\x11\n" +
-	"\rSTAGE_UNSTAGE\x10\x04*\xbd\x01\n" +
+	"\rSTAGE_UNSTAGE\x10\x04*\xd7\x01\n" +
 	"\n" +
 	"AddOutcome\x12\x1b\n" +
 	"\x17ADD_OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n" +
@@ -3076,7 +3080,8 @@ const file_openlibrary_testing_v1_testing_proto_rawDesc = "" +
 	"\x1bADD_OUTCOME_ALREADY_PRESENT\x10\x02\x12\x1b\n" +
 	"\x17ADD_OUTCOME_INVALID_REF\x10\x03\x12\x19\n" +
 	"\x15ADD_OUTCOME_NOT_FOUND\x10\x04\x12\"\n" +
-	"\x1eADD_OUTCOME_GITHUB_UNAVAILABLE\x10\x05*\x8a\x01\n" +
+	"\x1eADD_OUTCOME_GITHUB_UNAVAILABLE\x10\x05\x12\x18\n" +
+	"\x14ADD_OUTCOME_NOT_OPEN\x10\x06*\x8a\x01\n" +
 	"\rDeployOutcome\x12\x1e\n" +
 	"\x1aDEPLOY_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DEPLOY_OUTCOME_TRIGGERED\x10\x01\x12\x1f\n" +

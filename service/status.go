@@ -32,8 +32,11 @@ func (s *Server) status(ctx context.Context) (*testingv1.GetStatusResponse, erro
 	}
 	t, err := s.transcript.get()
 	if err != nil {
-		// The transcript only colours rows; a read error must not hide the panel.
-		s.logger.WarnContext(ctx, "build transcript unreadable", "err", err)
+		// The transcript only colours rows; a read error must not hide the panel. Logged
+		// once per distinct error: watchers recompute the status several times a second.
+		if s.transcript.newError(err) {
+			s.logger.WarnContext(ctx, "build transcript unreadable", "err", err)
+		}
 	}
 	return s.buildStatus(snap, res, runs, runsOK, t.ConflictNumbers()), nil
 }

@@ -19,9 +19,21 @@ type transcriptCache struct {
 	path     string
 	maxBytes int64
 
-	mu     sync.Mutex
-	key    fileKey
-	cached transcriptFile
+	mu      sync.Mutex
+	key     fileKey
+	cached  transcriptFile
+	lastErr string // the last read error reported, "" after a success
+}
+
+// newError reports whether err differs from the last read error reported.
+func (c *transcriptCache) newError(err error) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err.Error() == c.lastErr {
+		return false
+	}
+	c.lastErr = err.Error()
+	return true
 }
 
 type fileKey struct {
@@ -78,7 +90,7 @@ func (c *transcriptCache) get() (transcriptFile, error) {
 	if err != nil {
 		return transcriptFile{}, err
 	}
-	c.key, c.cached = k, transcriptFile{Transcript: t, exists: exists, modTime: mod}
+	c.key, c.cached, c.lastErr = k, transcriptFile{Transcript: t, exists: exists, modTime: mod}, ""
 	return c.cached, nil
 }
 

@@ -116,7 +116,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 		WatchPollInterval: o.watchPoll, HeartbeatInterval: o.heartbeat,
 	})
 	mux := http.NewServeMux()
-	mux.Handle(testingv1connect.NewTestingServiceHandler(e.svc))
+	path, handler := testingv1connect.NewTestingServiceHandler(e.svc)
+	mux.Handle(path, service.OriginMiddleware(handler))
 	srv := httptest.NewUnstartedServer(mux)
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)

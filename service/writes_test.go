@@ -14,6 +14,7 @@ import (
 	testingv1 "github.com/internetarchive/testingd/gen/openlibrary/testing/v1"
 	"github.com/internetarchive/testingd/internal/fakegithub"
 	"github.com/internetarchive/testingd/persistence"
+	"github.com/internetarchive/testingd/service"
 )
 
 const head3 = "0123456789abcdef0123456789abcdef01234567"
@@ -555,5 +556,52 @@ func TestListEventsPaging(t *testing.T) {
 	}
 	if _, err := e.connect.ListEvents(t.Context(), connect.NewRequest(&testingv1.ListEventsRequest{PageToken: "garbage!"})); connect.CodeOf(err) != connect.CodeInvalidArgument {
 		t.Errorf("ListEvents with a garbage token = %v; want INVALID_ARGUMENT", err)
+	}
+}
+
+// oneToken is a tokens file holding one token.
+type oneToken struct{ token, name string }
+
+func (o oneToken) Lookup(token string) (string, bool) { return o.name, token == o.token }
+
+func TestCrossOriginWritesRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{state: "testing-prs.json", auth: service.WithTokens(service.DevAuth{}, oneToken{"s3cret", "bot"})})
+	e.seedFixturePRs()
+	stage := func(header http.Header) error {
+		req := connect.NewRequest(&testingv1.StagePRsRequest{Numbers: []int32{13269}, Stage: testingv1.Stage_STAGE_DISABLE})
+		for k, v := range header {
+			req.Header()[k] = v
+		}
+		_, err := e.connect.StagePRs(t.Context(), req)
+		return err
+	}
+	before := e.bytes(t)
+	for name, h := range map[string]http.Header{
+		"cross-site fetch": {"Sec-Fetch-Site": {"cross-site"}},
+		"same-site fetch":  {"Sec-Fetch-Site": {"same-site"}},
+		"foreign Origin":   {"Origin": {"https://evil.example"}},
+	} {
+		if err := stage(h); connect.CodeOf(err) != connect.CodePermissionDenied {
+			t.Errorf("%s: StagePRs = %v; want PERMISSION_DENIED", name, err)
+		}
+	}
+	if got := e.bytes(t); string(got) != string(before) {
+		t.Errorf("a refused cross-origin write changed the state file")
+	}
+	// Reads are not writes; a bearer token is never sent by a browser on its own.
+	get := connect.NewRequest(&testingv1.GetStatusRequest{})
+	get.Header().Set("Sec-Fetch-Site", "cross-site")
+	if _, err := e.connect.GetStatus(t.Context(), get); err != nil {
+		t.Errorf("cross-site GetStatus = %v; want it answered", err)
+	}
+	if err := stage(http.Header{"Sec-Fetch-Site": {"cross-site"}, "Authorization": {"Bearer s3cret"}}); err != nil {
+		t.Errorf("cross-site write with a bearer token = %v; want it applied", err)
+	}
+	if err := stage(http.Header{"Sec-Fetch-Site": {"same-origin"}}); err != nil {
+		t.Errorf("same-origin write = %v; want it applied", err)
+	}
+	if evs := e.events(t, 13269); len(evs) != 2 || evs[1].Actor != "bot" {
+		t.Errorf("events = %v; want the token write by bot, then the same-origin one", evs)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"sync"
@@ -246,73 +247,74 @@ func item(n int, outcome testingv1.ItemOutcome, format string, args ...any) *tes
 	return &testingv1.ItemResult{Number: int32(n), Applied: outcome == testingv1.ItemOutcome_ITEM_OUTCOME_APPLIED, Outcome: outcome, Message: fmt.Sprintf(format, args...)}
 }
 
-// RemovePRs removes PRs from the set, keeping each row for RestorePRs until the next
-// deploy.
-func (s *Server) RemovePRs(ctx context.Context, req *connect.Request[testingv1.RemovePRsRequest]) (*connect.Response[testingv1.RemovePRsResponse], error) {
-	v, err := s.requireWriter(ctx, req.Header())
+// perPR changes one row of the set (under the store's lock) and says what happened,
+// for the caller and for the audit trail.
+type perPR func(st *persistence.State, n int, v Viewer) (*testingv1.ItemResult, persistence.EventPR)
+
+// batch runs one audited write over a list of PR numbers: each distinct number once,
+// in request order; every number of the request (duplicates too) gets a result.
+func (s *Server) batch(ctx context.Context, h http.Header, rpc, kind, stage, expectedVersion string, numbers []int32, each perPR) ([]*testingv1.ItemResult, *testingv1.GetStatusResponse, error) {
+	v, err := s.requireWriter(ctx, h)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := checkNumbers(req.Msg.Numbers); err != nil {
-		return nil, err
+	if err := checkNumbers(numbers); err != nil {
+		return nil, nil, err
 	}
 	by := map[int]*testingv1.ItemResult{}
-	_, err = s.transact(ctx, v, "RemovePRs", "remove", req.Msg.ExpectedVersion, func(st *persistence.State, ev *persistence.Event) error {
-		clear(by)
-		ev.PRs = nil
-		now := pythonTime(s.now())
-		for _, n32 := range req.Msg.Numbers {
+	_, err = s.transact(ctx, v, rpc, kind, expectedVersion, func(st *persistence.State, ev *persistence.Event) error {
+		clear(by) // fn may run again after a retry of the lock
+		ev.Stage, ev.PRs = stage, nil
+		for _, n32 := range numbers {
 			n := int(n32)
 			if by[n] != nil {
 				continue
 			}
+			r, epr := each(st, n, v)
+			epr.Number, by[n] = n, r
+			ev.PRs = append(ev.PRs, epr)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, s.connectError(ctx, err)
+	}
+	status, err := s.statusAfterWrite(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return itemResults(numbers, by), status, nil
+}
+
+// RemovePRs removes PRs from the set, keeping each row for RestorePRs until the next
+// deploy.
+func (s *Server) RemovePRs(ctx context.Context, req *connect.Request[testingv1.RemovePRsRequest]) (*connect.Response[testingv1.RemovePRsResponse], error) {
+	now := pythonTime(s.now())
+	results, status, err := s.batch(ctx, req.Header(), "RemovePRs", "remove", "", req.Msg.ExpectedVersion, req.Msg.Numbers,
+		func(st *persistence.State, n int, v Viewer) (*testingv1.ItemResult, persistence.EventPR) {
 			i, ok := st.Find(n)
 			if !ok {
-				by[n] = item(n, testingv1.ItemOutcome_ITEM_OUTCOME_NOT_IN_SET, "#%d is not in the testing set", n)
-				ev.PRs = append(ev.PRs, persistence.EventPR{Number: n, Result: "not_in_set"})
-				continue
+				return item(n, testingv1.ItemOutcome_ITEM_OUTCOME_NOT_IN_SET, "#%d is not in the testing set", n), persistence.EventPR{Result: "not_in_set"}
 			}
 			pr := st.PRs[i]
 			st.PRs = append(st.PRs[:i], st.PRs[i+1:]...)
 			dropRemoved(st, n)
 			st.Removed = append(st.Removed, persistence.RemovedPR{PR: pr, RemovedAt: now, RemovedBy: v.Username})
-			by[n] = item(n, testingv1.ItemOutcome_ITEM_OUTCOME_APPLIED, "removed #%d; RestorePRs brings it back until the next deploy", n)
-			ev.PRs = append(ev.PRs, persistence.EventPR{Number: n, Title: pr.Title, Result: "removed", Before: persistence.PRFieldsOf(pr)})
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, s.connectError(ctx, err)
-	}
-	st, err := s.statusAfterWrite(ctx)
+			return item(n, testingv1.ItemOutcome_ITEM_OUTCOME_APPLIED, "removed #%d; RestorePRs brings it back until the next deploy", n),
+				persistence.EventPR{Title: pr.Title, Result: "removed", Before: persistence.PRFieldsOf(pr)}
+		})
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&testingv1.RemovePRsResponse{Results: itemResults(req.Msg.Numbers, by), Status: st}), nil
+	return connect.NewResponse(&testingv1.RemovePRsResponse{Results: results, Status: status}), nil
 }
 
 // RestorePRs brings back rows removed since the last deploy, exactly as they were.
 func (s *Server) RestorePRs(ctx context.Context, req *connect.Request[testingv1.RestorePRsRequest]) (*connect.Response[testingv1.RestorePRsResponse], error) {
-	v, err := s.requireWriter(ctx, req.Header())
-	if err != nil {
-		return nil, err
-	}
-	if err := checkNumbers(req.Msg.Numbers); err != nil {
-		return nil, err
-	}
-	by := map[int]*testingv1.ItemResult{}
-	_, err = s.transact(ctx, v, "RestorePRs", "restore", req.Msg.ExpectedVersion, func(st *persistence.State, ev *persistence.Event) error {
-		clear(by)
-		ev.PRs = nil
-		for _, n32 := range req.Msg.Numbers {
-			n := int(n32)
-			if by[n] != nil {
-				continue
-			}
+	results, status, err := s.batch(ctx, req.Header(), "RestorePRs", "restore", "", req.Msg.ExpectedVersion, req.Msg.Numbers,
+		func(st *persistence.State, n int, v Viewer) (*testingv1.ItemResult, persistence.EventPR) {
 			if _, ok := st.Find(n); ok {
-				by[n] = item(n, testingv1.ItemOutcome_ITEM_OUTCOME_ALREADY_PRESENT, "#%d is in the testing set already", n)
-				ev.PRs = append(ev.PRs, persistence.EventPR{Number: n, Result: "already_present"})
-				continue
+				return item(n, testingv1.ItemOutcome_ITEM_OUTCOME_ALREADY_PRESENT, "#%d is in the testing set already", n), persistence.EventPR{Result: "already_present"}
 			}
 			j := -1
 			for k, r := range st.Removed {
@@ -321,26 +323,19 @@ func (s *Server) RestorePRs(ctx context.Context, req *connect.Request[testingv1.
 				}
 			}
 			if j < 0 {
-				by[n] = item(n, testingv1.ItemOutcome_ITEM_OUTCOME_NOTHING_TO_RESTORE, "#%d was not removed since the last deploy; add it instead", n)
-				ev.PRs = append(ev.PRs, persistence.EventPR{Number: n, Result: "nothing_to_restore"})
-				continue
+				return item(n, testingv1.ItemOutcome_ITEM_OUTCOME_NOTHING_TO_RESTORE, "#%d was not removed since the last deploy; add it instead", n),
+					persistence.EventPR{Result: "nothing_to_restore"}
 			}
 			pr := st.Removed[j].PR
 			st.PRs = append(st.PRs, pr)
 			dropRemoved(st, n)
-			by[n] = item(n, testingv1.ItemOutcome_ITEM_OUTCOME_APPLIED, "restored #%d pinned at %s", n, shortSHA(pr.Commit))
-			ev.PRs = append(ev.PRs, persistence.EventPR{Number: n, Title: pr.Title, Result: "restored", After: persistence.PRFieldsOf(pr)})
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, s.connectError(ctx, err)
-	}
-	st, err := s.statusAfterWrite(ctx)
+			return item(n, testingv1.ItemOutcome_ITEM_OUTCOME_APPLIED, "restored #%d pinned at %s", n, shortSHA(pr.Commit)),
+				persistence.EventPR{Title: pr.Title, Result: "restored", After: persistence.PRFieldsOf(pr)}
+		})
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&testingv1.RestorePRsResponse{Results: itemResults(req.Msg.Numbers, by), Status: st}), nil
+	return connect.NewResponse(&testingv1.RestorePRsResponse{Results: results, Status: status}), nil
 }
 
 var stageNames = map[testingv1.Stage]string{
@@ -352,28 +347,25 @@ var stageNames = map[testingv1.Stage]string{
 
 // StagePRs stages a change on rows, applied on the next deploy.
 func (s *Server) StagePRs(ctx context.Context, req *connect.Request[testingv1.StagePRsRequest]) (*connect.Response[testingv1.StagePRsResponse], error) {
-	v, err := s.requireWriter(ctx, req.Header())
-	if err != nil {
-		return nil, err
-	}
-	if err := checkNumbers(req.Msg.Numbers); err != nil {
-		return nil, err
-	}
 	stage := req.Msg.Stage
 	name, ok := stageNames[stage]
-	if !ok {
+	switch {
+	case !ok:
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("stage must be ENABLE, DISABLE, PULL_LATEST or UNSTAGE"))
+	case len(req.Msg.Numbers) == 0 || len(req.Msg.Numbers) > maxBatch:
+		return nil, checkNumbers(req.Msg.Numbers)
+	}
+	if _, err := s.requireWriter(ctx, req.Header()); err != nil {
+		return nil, err // before asking GitHub anything on the caller's behalf
 	}
 
 	// PULL_LATEST needs each PR's current head: ask GitHub first, without the lock.
 	heads := map[int]string{}
 	lookupErr := map[int]error{}
-	if stage == testingv1.Stage_STAGE_PULL_LATEST {
+	if stage == testingv1.Stage_STAGE_PULL_LATEST && checkNumbers(req.Msg.Numbers) == nil {
 		var distinct []int
-		seen := map[int]bool{}
 		for _, n := range req.Msg.Numbers {
-			if !seen[int(n)] {
-				seen[int(n)] = true
+			if !slices.Contains(distinct, int(n)) {
 				distinct = append(distinct, int(n))
 			}
 		}
@@ -383,41 +375,25 @@ func (s *Server) StagePRs(ctx context.Context, req *connect.Request[testingv1.St
 		}
 	}
 
-	by := map[int]*testingv1.ItemResult{}
-	_, err = s.transact(ctx, v, "StagePRs", "stage", req.Msg.ExpectedVersion, func(st *persistence.State, ev *persistence.Event) error {
-		clear(by)
-		ev.Stage, ev.PRs = name, nil
-		for _, n32 := range req.Msg.Numbers {
-			n := int(n32)
-			if by[n] != nil {
-				continue
-			}
+	results, status, err := s.batch(ctx, req.Header(), "StagePRs", "stage", name, req.Msg.ExpectedVersion, req.Msg.Numbers,
+		func(st *persistence.State, n int, v Viewer) (*testingv1.ItemResult, persistence.EventPR) {
 			i, ok := st.Find(n)
 			if !ok {
-				by[n] = item(n, testingv1.ItemOutcome_ITEM_OUTCOME_NOT_IN_SET, "#%d is not in the testing set", n)
-				ev.PRs = append(ev.PRs, persistence.EventPR{Number: n, Result: "not_in_set"})
-				continue
+				return item(n, testingv1.ItemOutcome_ITEM_OUTCOME_NOT_IN_SET, "#%d is not in the testing set", n), persistence.EventPR{Result: "not_in_set"}
 			}
 			pr := &st.PRs[i]
 			before := persistence.PRFieldsOf(*pr)
 			r := stageRow(pr, stage, heads[n], lookupErr[n])
-			by[n] = r
-			epr := persistence.EventPR{Number: n, Title: pr.Title, Result: outcomeWord(r.Outcome)}
+			epr := persistence.EventPR{Title: pr.Title, Result: outcomeWord(r.Outcome)}
 			if r.Applied {
 				epr.Before, epr.After = before, persistence.PRFieldsOf(*pr)
 			}
-			ev.PRs = append(ev.PRs, epr)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, s.connectError(ctx, err)
-	}
-	st, err := s.statusAfterWrite(ctx)
+			return r, epr
+		})
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&testingv1.StagePRsResponse{Results: itemResults(req.Msg.Numbers, by), Status: st}), nil
+	return connect.NewResponse(&testingv1.StagePRsResponse{Results: results, Status: status}), nil
 }
 
 // stageRow applies one stage to one row and says what happened.

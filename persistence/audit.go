@@ -18,8 +18,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/gofrs/flock"
 )
 
 // The audit trail is a JSON Lines file beside the state file: one Event per line,
@@ -141,12 +139,9 @@ func AuditPath(statePath string) string {
 //
 // An AuditLog is safe for concurrent use.
 type AuditLog struct {
-	path     string
-	lockPath string
-	logger   *slog.Logger
-
-	// appenders queues this process's appenders before they contend for the flock.
-	appenders chan struct{}
+	path   string
+	lock   *fileLock // appenders in this and other processes, on <path>.lock
+	logger *slog.Logger
 
 	chunk   int // List's read size; tests shrink it
 	maxLine int
@@ -163,13 +158,12 @@ func OpenAuditLog(path string, logger *slog.Logger) *AuditLog {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &AuditLog{
-		path:      path,
-		lockPath:  path + ".lock",
-		logger:    logger,
-		appenders: make(chan struct{}, 1),
-		chunk:     auditChunk,
-		maxLine:   maxEventLine,
-		reported:  map[int64]bool{},
+		path:     path,
+		lock:     newFileLock(path+".lock", "audit log", logger),
+		logger:   logger,
+		chunk:    auditChunk,
+		maxLine:  maxEventLine,
+		reported: map[int64]bool{},
 	}
 }
 
@@ -199,7 +193,7 @@ func (a *AuditLog) Append(ctx context.Context, ev Event) error {
 		return fmt.Errorf("append audit event: %d bytes, more than a line may hold (%d)", len(line)-1, a.maxLine)
 	}
 
-	unlock, err := a.lock(ctx)
+	unlock, err := a.lock.lock(ctx)
 	if err != nil {
 		return err
 	}
@@ -290,31 +284,6 @@ func byteAt(path string, off int64) (byte, error) {
 		return 0, err
 	}
 	return b[0], nil
-}
-
-// lock takes the appenders' lock: this process's queue, then the flock on the
-// sibling lock file. It honours ctx while waiting.
-func (a *AuditLog) lock(ctx context.Context) (unlock func(), err error) {
-	select {
-	case a.appenders <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("lock audit log: %w", ctx.Err())
-	}
-	fl := flock.New(a.lockPath, flock.SetPermissions(newFileMode))
-	ok, err := fl.TryLockContext(ctx, lockRetryDelay)
-	if err != nil || !ok {
-		<-a.appenders
-		if err == nil {
-			err = errors.New("not acquired")
-		}
-		return nil, fmt.Errorf("lock audit log: %w", err)
-	}
-	return func() {
-		if err := fl.Unlock(); err != nil {
-			a.logger.Warn("unlock audit log", "path", a.lockPath, "err", err)
-		}
-		<-a.appenders
-	}, nil
 }
 
 // List returns a page of events, newest first, and the token of the next (older)

@@ -14,8 +14,6 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
-
-	"github.com/gofrs/flock"
 )
 
 // ErrNotExist means there is no state file. It matches fs.ErrNotExist too.
@@ -60,13 +58,9 @@ type Snapshot struct {
 //
 // A Store is safe for concurrent use.
 type Store struct {
-	path     string
-	lockPath string
-	logger   *slog.Logger
-
-	// writers serialises this process's writers before they contend for the flock,
-	// so that they queue instead of polling it.
-	writers chan struct{}
+	path   string
+	lock   *fileLock // writers in this and other processes, on <path>.lock
+	logger *slog.Logger
 
 	// pause waits before a corrupt-looking file is read again; tests replace it.
 	pause func(ctx context.Context, d time.Duration) error
@@ -99,11 +93,10 @@ func NewStore(path string, logger *slog.Logger) *Store {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Store{
-		path:     path,
-		lockPath: path + ".lock",
-		logger:   logger,
-		writers:  make(chan struct{}, 1),
-		pause:    sleep,
+		path:   path,
+		lock:   newFileLock(path+".lock", "state file", logger),
+		logger: logger,
+		pause:  sleep,
 	}
 }
 
@@ -263,7 +256,7 @@ func versionOf(canonical []byte) string {
 // Create creates the state file legacy starts from ({"last_deploy_at": "", "prs": []})
 // if and only if there is none, and returns the current state either way.
 func (s *Store) Create(ctx context.Context) (snap Snapshot, created bool, err error) {
-	unlock, err := s.lock(ctx)
+	unlock, err := s.lock.lock(ctx)
 	if err != nil {
 		return Snapshot{}, false, err
 	}
@@ -315,7 +308,7 @@ func (s *Store) Update(ctx context.Context, expectedVersion string, fn func(st *
 // Transact or Create on this file; unlike fn it may be slow (a network call), but every
 // other writer of the file waits for it, so it should be bounded by ctx.
 func (s *Store) Transact(ctx context.Context, expectedVersion string, fn func(st *State) error, commit func(before, after Snapshot) error) (Snapshot, error) {
-	unlock, err := s.lock(ctx)
+	unlock, err := s.lock.lock(ctx)
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -445,32 +438,6 @@ func (s *Store) readLocked(ctx context.Context) (lockedRead, error) {
 		canonical: canonical,
 		raw:       data,
 		perm:      fi.Mode().Perm(),
-	}, nil
-}
-
-// lock takes the writers' lock: first this process's queue, then the flock on the
-// sibling lock file (locking the data file itself would break once it is renamed
-// over). It honours ctx while waiting.
-func (s *Store) lock(ctx context.Context) (unlock func(), err error) {
-	select {
-	case s.writers <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("lock state file: %w", ctx.Err())
-	}
-	fl := flock.New(s.lockPath, flock.SetPermissions(newFileMode))
-	ok, err := fl.TryLockContext(ctx, lockRetryDelay)
-	if err != nil || !ok {
-		<-s.writers
-		if err == nil {
-			err = errors.New("not acquired")
-		}
-		return nil, fmt.Errorf("lock state file: %w", err)
-	}
-	return func() {
-		if err := fl.Unlock(); err != nil {
-			s.logger.Warn("unlock state file", "path", s.lockPath, "err", err)
-		}
-		<-s.writers
 	}, nil
 }
 

@@ -59,12 +59,13 @@ type env struct {
 }
 
 type envOptions struct {
-	state        string // fixture file name copied as the state file; "" = none
-	transcript   string // fixture file name copied as the build transcript; "" = none
-	auth         service.Authenticator
-	info         service.InfoOptions
-	ttl          time.Duration
-	jenkinsToken string // "" = deploy unconfigured
+	state          string // fixture file name copied as the state file; "" = none
+	transcript     string // fixture file name copied as the build transcript; "" = none
+	auth           service.Authenticator
+	info           service.InfoOptions
+	ttl            time.Duration
+	jenkinsToken   string        // "" = deploy unconfigured
+	jenkinsTimeout time.Duration // default 5s
 	// The WatchStatus poll tick and heartbeat interval; 0 = the defaults.
 	watchPoll time.Duration
 	heartbeat time.Duration
@@ -88,10 +89,14 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	jenkinsTimeout := 5 * time.Second
+	if o.jenkinsTimeout > 0 {
+		jenkinsTimeout = o.jenkinsTimeout
+	}
 	if o.jenkinsToken != "" {
 		e.jk.SetToken(o.jenkinsToken)
 	}
-	jk, err := jenkins.New(jenkins.Options{RunsURL: e.jk.RunsURL(), TriggerURL: e.jk.TriggerURL(), Token: o.jenkinsToken, HTTPClient: e.jk.Client(), Timeout: 5 * time.Second})
+	jk, err := jenkins.New(jenkins.Options{RunsURL: e.jk.RunsURL(), TriggerURL: e.jk.TriggerURL(), Token: o.jenkinsToken, HTTPClient: e.jk.Client(), Timeout: jenkinsTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/go-cmp/cmp"
@@ -437,10 +438,11 @@ func TestDeployJenkinsFailureLosesNothing(t *testing.T) {
 		"refused":     func(e *env) { e.jk.SetTriggerStatus(http.StatusForbidden) },
 		"5xx":         func(e *env) { e.jk.SetTriggerStatus(http.StatusInternalServerError) },
 		"unreachable": func(e *env) { e.jk.Close() },
+		"timing out":  func(e *env) { e.jk.Hang() },
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, envOptions{state: "testing-prs.json", jenkinsToken: "jenkins-secret"})
+			e := newEnv(t, envOptions{state: "testing-prs.json", jenkinsToken: "jenkins-secret", jenkinsTimeout: 300 * time.Millisecond})
 			e.seedFixturePRs()
 			fail(e)
 			before := e.bytes(t)

@@ -12,20 +12,22 @@ GO_PKGS     := ./...
 
 all: build
 
-## deps: install what tests need (Debian's memcached, the web UI's npm packages)
+## deps: install what tests need (Debian's memcached and Chromium, the web UI's npm packages)
 deps:
 	@command -v memcached >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq memcached; }
-	@[ -x webui/node_modules/.bin/protoc-gen-es ] || npm ci --prefix webui --no-audit --no-fund
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+	@[ webui/node_modules/.package-lock.json -nt webui/package-lock.json ] || npm ci --prefix webui --no-audit --no-fund
 
-## generate: regenerate Go and TypeScript code from proto/ (local plugins only)
+## generate: regenerate Go and TypeScript code from proto/ (local plugins only), then the web UI's bundle
 generate: deps
 	$(BUF) generate
+	npm run build --prefix webui
 
-## check-generate: fail when the committed generated code differs from a fresh generation
+## check-generate: fail when the committed generated code (or web UI bundle) differs from a fresh generation
 check-generate: generate
-	@if [ -n "$$(git status --porcelain -- gen webui/src/gen)" ]; then \
+	@if [ -n "$$(git status --porcelain -- gen webui/src/gen webui/dist)" ]; then \
 		echo "generated code is out of date; run 'make generate' and commit:"; \
-		git status --porcelain -- gen webui/src/gen; git --no-pager diff --stat -- gen webui/src/gen; exit 1; fi
+		git status --porcelain -- gen webui/src/gen webui/dist; git --no-pager diff --stat -- gen webui/src/gen webui/dist; exit 1; fi
 
 ## lint: go vet, staticcheck, buf lint, buf format
 lint:
@@ -38,6 +40,7 @@ lint:
 ## test: the whole suite, as CI runs it
 test: deps check-generate lint
 	go test -race -count=1 $(GO_PKGS)
+	npm test --prefix webui
 
 ## bench: the benchmarks behind docs/BENCHMARKS.md
 bench:

@@ -1,0 +1,484 @@
+// <tr-app>: the page. It owns the one Connect client (provided to the tree with
+// @lit/context), the live status (StatusController: one WatchStatus stream), and
+// every write: view components only send typed events up. Each write carries the
+// version the user was looking at, applies the status it returns at once, and on
+// ABORTED re-syncs and says that someone else changed the set.
+import { Code } from "@connectrpc/connect";
+import { provide } from "@lit/context";
+import { Task } from "@lit/task";
+import { LitElement, css, html, nothing } from "lit";
+import { customElement, property, query, state } from "lit/decorators.js";
+import { clientContext, type TestingClient } from "./client.js";
+import { describe, type Action } from "./errors.js";
+import { AddEvent, RemoveEvent, RestoreEvent, StageEvent } from "./events.js";
+import { FaviconBadge } from "./favicon-badge.js";
+import { plural, signInUrl, tsMs } from "./format.js";
+import {
+  DeployOutcome,
+  type GetStatusResponse,
+  type ItemResult,
+  type AddResult,
+  type PendingChange,
+} from "./gen/openlibrary/testing/v1/testing_pb.js";
+import { refresh, rocket } from "./icons.js";
+import { StatusController } from "./status-controller.js";
+import { base, tokens } from "./styles.js";
+import type { ConfirmEvent } from "./tr-confirm-deploy.js";
+import type { Notice } from "./tr-notices.js";
+import type { TrAddForm } from "./tr-add-form.js";
+import type { TrHistory } from "./tr-history.js";
+import type { TrPrTable } from "./tr-pr-table.js";
+import "./tr-add-form.js";
+import "./tr-build-result.js";
+import "./tr-confirm-deploy.js";
+import "./tr-connection-status.js";
+import "./tr-deploy-banner.js";
+import "./tr-feature-flags.js";
+import "./tr-history.js";
+import "./tr-notices.js";
+import "./tr-plan.js";
+import "./tr-pr-table.js";
+import "./tr-relative-time.js";
+import "./tr-shortcuts.js";
+import "./tr-system-info.js";
+
+const MAX_NOTICES = 5;
+
+@customElement("tr-app")
+export class TrApp extends LitElement {
+  static override styles = [
+    tokens,
+    base,
+    css`
+      :host {
+        display: block;
+        min-height: 100vh;
+        background: var(--tr-bg);
+        line-height: 1.45;
+      }
+      .page {
+        max-width: 78rem;
+        margin: 0 auto;
+        padding: 1rem 1.25rem 6rem;
+      }
+      header {
+        display: flex;
+        flex-wrap: wrap;
+        align-items: center;
+        justify-content: space-between;
+        gap: 0.5rem 1rem;
+        margin-bottom: 1rem;
+      }
+      h1 {
+        font-size: 1.5rem;
+        margin: 0;
+      }
+      .viewer {
+        display: flex;
+        gap: 0.75rem;
+        align-items: center;
+        font-size: 0.9rem;
+      }
+      section {
+        margin: 0 0 1.5rem;
+      }
+      .card {
+        border: 1px solid var(--tr-border);
+        border-radius: calc(var(--tr-radius) * 1.5);
+        padding: 1rem 1.25rem;
+      }
+      .card > * + * {
+        margin-top: 0.75rem;
+      }
+      .deploy {
+        border-top: 1px solid var(--tr-border);
+        padding-top: 1rem;
+        display: grid;
+        gap: 0.75rem;
+      }
+      .buttons {
+        display: flex;
+        flex-wrap: wrap;
+        gap: 0.5rem;
+        align-items: center;
+      }
+      .drift-note {
+        font-size: 0.85rem;
+      }
+      .drift-note .warn {
+        color: var(--tr-warning);
+      }
+      .gate {
+        border: 1px solid var(--tr-border);
+        background: var(--tr-warning-bg);
+        border-radius: var(--tr-radius);
+        padding: 0.6rem 0.9rem;
+      }
+      .gate p {
+        margin: 0.25rem 0;
+      }
+      tr-notices {
+        position: fixed;
+        left: 50%;
+        bottom: 0.75rem;
+        transform: translateX(-50%);
+        width: min(40rem, calc(100vw - 1.5rem));
+        z-index: 10;
+      }
+      @media (max-width: 720px) {
+        .page {
+          padding: 0.75rem 0.6rem 6rem;
+        }
+        .card {
+          padding: 0.75rem;
+        }
+      }
+    `,
+  ];
+
+  /** The Connect client; set once before the element is connected (see mount.ts). */
+  @provide({ context: clientContext })
+  @property({ attribute: false })
+  client: TestingClient | undefined;
+
+  readonly live = new StatusController(this, () => this.client);
+
+  @state() private notices: readonly Notice[] = [];
+  @state() private addResults: readonly AddResult[] | undefined;
+  @state() private adding = false;
+  @state() private deploying = false;
+  @state() private refreshing = false;
+  @state() private writes = 0;
+  @state() private confirm: { changes: readonly PendingChange[]; version: string; jenkins: boolean } | undefined;
+  @state() private shortcutsOpen = false;
+
+  @query("tr-add-form") private addForm!: TrAddForm | null;
+  @query("tr-pr-table") private table!: TrPrTable | null;
+  @query("tr-history") private history!: TrHistory | null;
+
+  private readonly badge = new FaviconBadge();
+  private queue: Promise<unknown> = Promise.resolve();
+  private nextId = 1;
+  private lastDeploy: number | undefined | null = null;
+
+  private readonly info = new Task(this, {
+    task: async ([client], { signal }) => (client ? client.getServerInfo({}, { signal }) : undefined),
+    args: () => [this.client] as const,
+  });
+
+  private readonly build = new Task(this, {
+    task: async ([client], { signal }) => (client ? client.getBuildResult({}, { signal }) : undefined),
+    // A new run, verdict or set of conflicts means a new transcript.
+    args: () => {
+      const s = this.live.status;
+      const key = s
+        ? [s.deployRunId, s.deployResult, tsMs(s.deployFinishedAt), tsMs(s.lastDeployAt), s.mergeConflicts.join()].join("|")
+        : "";
+      return [this.client, key] as const;
+    },
+  });
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    document.addEventListener("keydown", this.onKey);
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    document.removeEventListener("keydown", this.onKey);
+    this.badge.set(false);
+  }
+
+  override willUpdate(): void {
+    // An Undo lasts until the next deploy: then the removal is on the box for good.
+    const last = tsMs(this.live.status?.lastDeployAt);
+    if (this.live.status) {
+      if (this.lastDeploy !== null && last !== this.lastDeploy) {
+        this.notices = this.notices.filter((n) => n.kind !== "undo");
+      }
+      this.lastDeploy = last;
+    }
+  }
+
+  override updated(): void {
+    this.badge.set(this.live.status?.deploying ?? false);
+  }
+
+  // ---- notices ----
+
+  private notify(n: Omit<Notice, "id">): void {
+    const kept = this.notices.filter((o) => !(o.kind === n.kind && o.text === n.text));
+    this.notices = [...kept, { ...n, id: this.nextId++ }].slice(-MAX_NOTICES);
+  }
+
+  private dismiss(id: number): void {
+    this.notices = this.notices.filter((n) => n.id !== id);
+  }
+
+  // ---- writes ----
+
+  /**
+   * Runs one write after the ones before it (so each sends the version its
+   * predecessor produced), applies the returned status, and turns a failure into
+   * a notice. Resolves to undefined on failure.
+   */
+  private write<R extends { status?: GetStatusResponse }>(
+    action: Action,
+    call: (client: TestingClient, version: string) => Promise<R>,
+  ): Promise<R | undefined> {
+    const run = async (): Promise<R | undefined> => {
+      const client = this.client;
+      if (!client) return undefined;
+      this.writes++;
+      try {
+        const res = await call(client, this.live.status?.version ?? "");
+        if (res.status) this.live.apply(res.status);
+        return res;
+      } catch (err) {
+        const p = describe(err, action);
+        if (p.code === Code.Aborted) await this.resync(client);
+        this.notify({ kind: "error", text: p.text, detail: p.detail, signIn: p.signIn });
+        return undefined;
+      } finally {
+        this.writes--;
+      }
+    };
+    const p = this.queue.then(run);
+    this.queue = p;
+    return p;
+  }
+
+  /** After ABORTED: show what is there now, without waiting for the stream. */
+  private async resync(client: TestingClient): Promise<void> {
+    try {
+      this.live.apply(await client.getStatus({}));
+    } catch (err) {
+      this.notify({ kind: "error", ...describe(err, "load") });
+    }
+  }
+
+  /** Says which items of a batch did not apply, and why (the server's words). */
+  private reportItems(results: readonly ItemResult[]): void {
+    const failed = results.filter((r) => !r.applied);
+    if (failed.length === 0) return;
+    const applied = results.length - failed.length;
+    const text =
+      results.length === 1
+        ? failed[0]!.message || `#${failed[0]!.number}: nothing changed.`
+        : `${applied} of ${results.length} applied.`;
+    this.notify({
+      kind: "info",
+      text,
+      detail: results.length === 1 ? undefined : failed.map((r) => r.message || `#${r.number}: nothing changed`).join("; "),
+    });
+  }
+
+  private async onAdd(e: AddEvent) {
+    this.adding = true;
+    const res = await this.write("add", (c, v) => c.addPRs({ refs: e.refs, expectedVersion: v }));
+    this.adding = false;
+    if (res) this.addResults = res.results;
+  }
+
+  private async onStage(e: StageEvent) {
+    const res = await this.write("stage", (c, v) => c.stagePRs({ numbers: e.numbers, stage: e.stage, expectedVersion: v }));
+    if (res) this.reportItems(res.results);
+  }
+
+  private async onRemove(e: RemoveEvent) {
+    const res = await this.write("remove", (c, v) => c.removePRs({ numbers: e.numbers, expectedVersion: v }));
+    if (!res) return;
+    this.reportItems(res.results);
+    const removed = res.results.filter((r) => r.applied).map((r) => r.number);
+    if (removed.length) {
+      this.notify({
+        kind: "undo",
+        text: `Removed ${removed.map((n) => `#${n}`).join(", ")}. You can undo this until the next deploy.`,
+        restore: removed,
+      });
+    }
+  }
+
+  private async onRestore(e: RestoreEvent) {
+    const res = await this.write("restore", (c, v) => c.restorePRs({ numbers: e.numbers, expectedVersion: v }));
+    if (!res) return;
+    this.reportItems(res.results);
+    const back = new Set(res.results.filter((r) => r.applied || r.outcome !== 0).map((r) => r.number));
+    // The undo offer is spent once its PRs are back (or cannot come back).
+    this.notices = this.notices.filter((n) => !(n.kind === "undo" && n.restore?.every((x) => back.has(x))));
+  }
+
+  private async refreshDrift() {
+    this.refreshing = true;
+    await this.write("refresh", (c, v) => c.evictDrift({ numbers: [], expectedVersion: v }));
+    this.refreshing = false;
+  }
+
+  private askDeploy() {
+    const s = this.live.status;
+    if (!s || !s.hasPending) return;
+    // The plan and version the user confirms are the ones the deploy insists on.
+    this.confirm = { changes: s.pendingChanges, version: s.version, jenkins: s.jenkinsConfigured };
+  }
+
+  private async onConfirm(e: ConfirmEvent) {
+    const plan = this.confirm;
+    this.confirm = undefined;
+    if (!e.confirmed || !plan) return;
+    this.deploying = true;
+    const res = await this.write("deploy", (c) => c.deploy({ expectedVersion: plan.version }));
+    this.deploying = false;
+    if (!res) return;
+    if (res.outcome === DeployOutcome.UNCONFIGURED) {
+      this.notify({
+        kind: "info",
+        text: "Deploy is not configured on this instance — the testing set was advanced, but nothing was deployed.",
+      });
+    } else {
+      this.notify({
+        kind: "info",
+        text: `Deploy started: Jenkins accepted the build (${plural(res.applied.length, "change")}).`,
+        link: res.jenkinsQueueUrl ? { href: res.jenkinsQueueUrl, text: "Jenkins queue item" } : undefined,
+      });
+    }
+  }
+
+  // ---- keyboard ----
+
+  private readonly onKey = (e: KeyboardEvent) => {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+    const target = e.composedPath()[0];
+    const typing =
+      (target instanceof HTMLInputElement && !["checkbox", "radio", "button", "submit"].includes(target.type)) ||
+      target instanceof HTMLTextAreaElement ||
+      (target instanceof HTMLElement && target.isContentEditable);
+    if (e.key === "Escape") {
+      this.table?.clearSelection();
+      return;
+    }
+    if (typing || this.shortcutsOpen || this.confirm) return;
+    if (e.key === "/") {
+      e.preventDefault();
+      this.addForm?.focus();
+    } else if (e.key === "?") {
+      e.preventDefault();
+      this.shortcutsOpen = true;
+    } else if (e.key === "h") {
+      this.history?.reveal();
+    }
+  };
+
+  // ---- rendering ----
+
+  private renderGate() {
+    const viewer = this.info.value?.viewer;
+    return html`<div class="gate" data-testid="maintainers-only">
+      <p>The testing environment panel is only visible to maintainers.</p>
+      <p>
+        ${viewer?.signedIn ? html`You are signed in as <strong>${viewer.username}</strong>, who is not a maintainer. ` : nothing}
+        <a href=${signInUrl()}>Sign in to Open Library as a maintainer</a>
+      </p>
+    </div>`;
+  }
+
+  private renderDeploySection(s: GetStatusResponse) {
+    const checked = tsMs(s.driftResolvedAt);
+    return html`<div class="deploy">
+      <tr-plan .changes=${s.pendingChanges} .repo=${s.githubRepo}></tr-plan>
+      <div class="buttons">
+        <button class="primary" data-testid="deploy" ?disabled=${!s.hasPending || this.deploying}
+          aria-busy=${this.deploying ? "true" : "false"} @click=${this.askDeploy}>
+          ${this.deploying ? html`<span class="spinner" aria-hidden="true"></span>` : rocket} Deploy
+        </button>
+        <button data-testid="refresh" ?disabled=${this.refreshing} aria-busy=${this.refreshing ? "true" : "false"}
+          @click=${this.refreshDrift}>
+          ${this.refreshing ? html`<span class="spinner" aria-hidden="true"></span>` : refresh} Refresh from GitHub
+        </button>
+      </div>
+      <p class="drift-note muted" data-testid="drift-note">
+        ${checked !== undefined ? html`Drift checked <tr-relative-time .ms=${checked}></tr-relative-time>.` : "Drift not checked yet."}
+        ${s.driftError ? html`<span class="warn">${s.driftError}</span>` : s.driftStale ? "Refreshing…" : nothing}
+      </p>
+    </div>`;
+  }
+
+  private renderTesting() {
+    const viewer = this.info.value?.viewer;
+    const live = this.live;
+    if (live.connection === "denied" || (viewer && !viewer.maintainer)) return this.renderGate();
+    const s = live.status;
+    return html`<tr-connection-status .connection=${live.connection} .problem=${live.problem} .retryAt=${live.retryAt}
+        ?stale=${s !== undefined} @tr-retry=${live.retryNow}></tr-connection-status>
+      ${s
+        ? html`<tr-deploy-banner .status=${s}></tr-deploy-banner>`
+        : live.connection === "connecting"
+          ? html`<p role="status" data-testid="loading">Loading testing environment…</p>`
+          : nothing}
+      <tr-add-form .busy=${this.adding} .results=${this.addResults} @tr-add=${this.onAdd}></tr-add-form>
+      ${s
+        ? html`<tr-pr-table .rows=${s.prs} .repo=${s.githubRepo} @tr-stage=${this.onStage} @tr-remove=${this.onRemove}
+              @tr-restore=${this.onRestore}></tr-pr-table>
+            ${this.renderDeploySection(s)}`
+        : nothing}`;
+  }
+
+  override render() {
+    const viewer = this.info.value?.viewer;
+    const s = this.live.status;
+    const maintainer = this.live.connection !== "denied" && (viewer?.maintainer ?? true);
+    return html`<div class="page">
+      <header>
+        <h1>Server status</h1>
+        <div class="viewer">
+          ${viewer?.signedIn ? html`<span data-testid="viewer">Signed in as <strong>${viewer.username}</strong></span>` : nothing}
+          <button @click=${() => (this.shortcutsOpen = true)} aria-keyshortcuts="?">Keyboard shortcuts</button>
+        </div>
+      </header>
+      <main>
+        <section class="card" aria-labelledby="testing-h" aria-busy=${this.writes > 0 ? "true" : "false"} data-testid="testing">
+          <h2 id="testing-h">Testing Environment</h2>
+          ${this.renderTesting()}
+        </section>
+        ${maintainer && s
+          ? html`<section class="card"><tr-history .version=${s.version} .repo=${s.githubRepo}></tr-history></section>`
+          : nothing}
+        <section aria-labelledby="build-h" data-testid="build">
+          <h2 id="build-h">Last Build Result</h2>
+          ${this.build.render({
+            pending: () => (this.build.value ? html`<tr-build-result .result=${this.build.value}></tr-build-result>` : html`<p class="muted">Loading…</p>`),
+            complete: (r) => html`<tr-build-result .result=${r}></tr-build-result>`,
+            error: (err) => html`<p role="alert">${describe(err, "build").text}</p>`,
+          })}
+        </section>
+        <section aria-labelledby="info-h" data-testid="info">
+          <h2 id="info-h">System information</h2>
+          ${this.info.render({
+            pending: () => html`<p class="muted">Loading…</p>`,
+            complete: (i) => html`<tr-system-info .info=${i}></tr-system-info>`,
+            error: (err) => html`<p role="alert">${describe(err, "info").text}</p>`,
+          })}
+        </section>
+        <section aria-labelledby="features-h" data-testid="features-section">
+          <h2 id="features-h">Features enabled</h2>
+          ${this.info.render({
+            pending: () => html`<p class="muted">Loading…</p>`,
+            complete: (i) => html`<tr-feature-flags .features=${i?.features ?? []} .error=${i?.configError ?? ""}></tr-feature-flags>`,
+            error: () => html`<p class="muted">Unavailable (see above).</p>`,
+          })}
+        </section>
+      </main>
+      <tr-notices .notices=${this.notices} @tr-dismiss=${(e: { id: number }) => this.dismiss(e.id)}
+        @tr-restore=${this.onRestore}></tr-notices>
+      <tr-confirm-deploy .open=${this.confirm !== undefined} .changes=${this.confirm?.changes ?? []}
+        .repo=${s?.githubRepo ?? ""} ?jenkinsConfigured=${this.confirm?.jenkins ?? true}
+        @tr-confirm=${this.onConfirm}></tr-confirm-deploy>
+      <tr-shortcuts .open=${this.shortcutsOpen} @tr-close=${() => (this.shortcutsOpen = false)}></tr-shortcuts>
+    </div>`;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    "tr-app": TrApp;
+  }
+}

@@ -12,3 +12,4 @@ export const rocket = icon(svg`<path d="M4.5 16.5c-1.5 1.3-2 5-2 5s3.7-.5 5-2c.7
 export const refresh = icon(svg`<path d="M23 4v6h-6M1 20v-6h6"/><path d="M3.5 9a9 9 0 0 1 14.9-3.4L23 10M1 14l4.6 4.4A9 9 0 0 0 20.5 15"/>`);
 export const close = icon(svg`<path d="M18 6 6 18M6 6l12 12"/>`);
 export const external = icon(svg`<path d="M18 13v6a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V8a2 2 0 0 1 2-2h6M15 3h6v6M10 14 21 3"/>`);
+export const hourglass = icon(svg`<path d="M6 2h12M6 22h12M7 2v4a5 5 0 0 0 10 0V2M7 22v-4a5 5 0 0 1 10 0v4"/>`);

@@ -104,10 +104,10 @@ export class StatusController implements ReactiveController {
       throw new ConnectError("the server closed the status stream", Code.Unavailable);
     } catch (err) {
       if (ac !== this.abort || !this.running) return; // closed on purpose
-      const e = silent
-        ? new ConnectError(`no word from the server for ${this.opts.silenceMs / 1000} s`, Code.DeadlineExceeded)
-        : ConnectError.from(err);
-      this.problem = describe(e, "load");
+      const e = ConnectError.from(err);
+      this.problem = silent
+        ? { code: Code.DeadlineExceeded, text: `No word from the server for ${this.opts.silenceMs / 1000} s: the connection seems dead.` }
+        : describe(e, "load");
       if (e.code === Code.Unauthenticated || e.code === Code.PermissionDenied) {
         this.set("denied");
         return;

@@ -8,7 +8,7 @@ import { customElement, property } from "lit/decorators.js";
 import { RemoveEvent, RestoreEvent, SelectEvent, StageEvent } from "./events.js";
 import { canUpdate, changeLabels, driftPill, effectiveActive, hasStaged, prUrl, shortSha } from "./format.js";
 import { ChangeKind, Mergeable, Stage, type PullRequest } from "./gen/openlibrary/testing/v1/testing_pb.js";
-import { arrowUp, trash, undo } from "./icons.js";
+import { arrowUp, hourglass, trash, undo } from "./icons.js";
 import { base } from "./styles.js";
 import "./tr-avatar.js";
 
@@ -122,6 +122,7 @@ export class TrPrRow extends LitElement {
       .hourglass {
         color: var(--tr-warning);
         cursor: help;
+        display: inline-flex;
       }
       .actions {
         display: flex;
@@ -251,7 +252,7 @@ export class TrPrRow extends LitElement {
       ${pr.action !== ChangeKind.UNSPECIFIED
         ? html`<span class="hourglass" role="img" data-testid="hourglass"
             aria-label=${`Changes on the next deploy: ${changeLabels[pr.action]}`}
-            title=${`Changes on the next deploy: ${changeLabels[pr.action]}`}>⏳</span>`
+            title=${`Changes on the next deploy: ${changeLabels[pr.action]}`}>${hourglass}</span>`
         : nothing}`;
   }
 

@@ -156,7 +156,7 @@ export async function until(fn, what = "condition", ms = 5000) {
     } catch (e) {
       last = e;
     }
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what} (last: ${last})`);
+    if (Date.now() > end) assert.fail(`timed out waiting for ${typeof what === "function" ? what() : what} (last: ${last})`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
@@ -179,7 +179,7 @@ export function deepText(locator) {
 /** Waits until the locator's (flat-tree) text contains `text`. */
 export async function seeText(locator, text, ms) {
   let last = "";
-  await until(async () => (last = await deepText(locator)).includes(text), `text "${text}" (have "${last.slice(0, 300)}")`, ms);
+  await until(async () => (last = await deepText(locator)).includes(text), () => `text "${text}" (have "${last.slice(0, 300)}")`, ms);
 }
 
 /** Runs fn(window.fake, arg) in the page. */

@@ -113,10 +113,14 @@ export class TrAddForm extends LitElement {
       <ul id="add-results" role="status" aria-live="polite" aria-label="Results of adding PRs" data-testid="add-results">
         ${(this.results ?? []).map(
           (r) => html`<li ?data-ok=${succeeded(r)} data-outcome=${AddOutcome[r.outcome]}>
-            <span class="mark" aria-hidden="true">${succeeded(r) ? "✓" : "✗"}</span>
+            <span class="mark" aria-hidden="true">${succeeded(r) ? "✓" : "✗"}</span
+            ><span class="visually-hidden">${succeeded(r) ? "" : "Not added: "}</span>
             <span
-              >${r.number ? nothing : html`<code>${r.ref}</code>: `}${r.message ||
-              `${r.number ? `#${r.number} ` : ""}${outcomeText[r.outcome]}`}</span
+              >${r.number === 0
+                ? html`<code>${r.ref}</code>: `
+                : r.message.includes(`#${r.number}`)
+                  ? nothing
+                  : `#${r.number}: `}${r.message || outcomeText[r.outcome]}</span
             >
           </li>`,
         )}

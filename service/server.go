@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -92,6 +93,8 @@ type Server struct {
 	audit      *persistence.AuditLog
 	github     GitHub
 	deploying  chan struct{} // holds one token while a Deploy runs
+	memo       statusMemo    // the last status built (status.go)
+	memoGen    atomic.Uint64 // bumped by Notify: the memo is out of date
 	drift      Drift
 	jenkins    Jenkins
 	runs       *refresher[[]jenkins.Run]

@@ -121,7 +121,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		WatchPollInterval: o.watchPoll, HeartbeatInterval: o.heartbeat,
 	})
 	mux := http.NewServeMux()
-	path, handler := testingv1connect.NewTestingServiceHandler(e.svc)
+	path, handler := testingv1connect.NewTestingServiceHandler(e.svc, service.Codecs()...)
 	mux.Handle(path, service.OriginMiddleware(handler))
 	srv := httptest.NewUnstartedServer(mux)
 	var protocols http.Protocols

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"sync"
+	"time"
 
 	testingv1 "github.com/internetarchive/testingd/gen/openlibrary/testing/v1"
 	"github.com/internetarchive/testingd/integrations/jenkins"
@@ -13,10 +14,28 @@ import (
 // status assembles the whole testing section: the state (one stat when unchanged), the
 // drift and the Jenkins runs fetched concurrently (both memory when warm), and the
 // build transcript (one stat when unchanged).
+//
+// The response is memoised: while the state version, the transcript and everything
+// Notify reports (writes, new drift, a new Jenkins run status) are unchanged, the same
+// response is served for up to memoFor, so a warm read costs two stats and the
+// encoding, which the caching codecs (codec.go) make a copy. memoFor also bounds how
+// late a time-dependent flag (stale drift, the deploy guess window) can be.
 func (s *Server) status(ctx context.Context) (*testingv1.GetStatusResponse, error) {
 	snap, err := s.store.Load(ctx)
 	if err != nil {
 		return nil, err
+	}
+	t, err := s.transcript.get()
+	if err != nil {
+		// The transcript only colours rows; a read error must not hide the panel. Logged
+		// once per distinct error: watchers recompute the status several times a second.
+		if s.transcript.newError(err) {
+			s.logger.WarnContext(ctx, "build transcript unreadable", "err", err)
+		}
+	}
+	key := memoKey{version: snap.Version, gen: s.memoGen.Load(), transcript: t.key}
+	if resp := s.memo.lookup(key, s.now()); resp != nil {
+		return resp, nil
 	}
 	var (
 		res    drift.Result
@@ -29,16 +48,47 @@ func (s *Server) status(ctx context.Context) (*testingv1.GetStatusResponse, erro
 	wg.Wait()
 	if fresh, ok := s.writeBack(ctx, snap.State, res); ok {
 		snap = fresh
+		key.version = fresh.Version
 	}
-	t, err := s.transcript.get()
-	if err != nil {
-		// The transcript only colours rows; a read error must not hide the panel. Logged
-		// once per distinct error: watchers recompute the status several times a second.
-		if s.transcript.newError(err) {
-			s.logger.WarnContext(ctx, "build transcript unreadable", "err", err)
-		}
+	resp := s.buildStatus(snap, res, runs, runsOK, t.ConflictNumbers())
+	if !res.Stale || res.Err != nil {
+		// A response waiting for a background refresh is not kept: the refresh's
+		// Notify will come, but a read in between should see the freshest data.
+		s.memo.store(key, resp, s.now())
 	}
-	return s.buildStatus(snap, res, runs, runsOK, t.ConflictNumbers()), nil
+	return resp, nil
+}
+
+// memoFor is how long a built status is served again when nothing reported a change.
+const memoFor = 250 * time.Millisecond
+
+type memoKey struct {
+	version    string  // the state file
+	gen        uint64  // bumped by Notify
+	transcript fileKey // the build transcript
+}
+
+// statusMemo holds the last status built.
+type statusMemo struct {
+	mu   sync.RWMutex
+	key  memoKey
+	at   time.Time
+	resp *testingv1.GetStatusResponse
+}
+
+func (m *statusMemo) lookup(key memoKey, now time.Time) *testingv1.GetStatusResponse {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.resp == nil || m.key != key || now.Sub(m.at) >= memoFor || now.Before(m.at) {
+		return nil
+	}
+	return m.resp
+}
+
+func (m *statusMemo) store(key memoKey, resp *testingv1.GetStatusResponse, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.key, m.at, m.resp = key, now, resp
 }
 
 // targets are the rows of the set whose drift the resolver follows.

@@ -47,6 +47,7 @@ type transcriptFile struct {
 	persistence.Transcript
 	exists  bool
 	modTime time.Time
+	key     fileKey // the file version it was read from
 }
 
 func newTranscriptCache(path string, maxBytes int64) *transcriptCache {
@@ -83,14 +84,14 @@ func (c *transcriptCache) get() (transcriptFile, error) {
 		return c.cached, nil
 	}
 	if !k.exists {
-		c.key, c.cached = k, transcriptFile{}
+		c.key, c.cached = k, transcriptFile{key: k}
 		return c.cached, nil
 	}
 	t, mod, exists, err := persistence.LoadTranscript(c.path, c.maxBytes)
 	if err != nil {
 		return transcriptFile{}, err
 	}
-	c.key, c.cached, c.lastErr = k, transcriptFile{Transcript: t, exists: exists, modTime: mod}, ""
+	c.key, c.cached, c.lastErr = k, transcriptFile{Transcript: t, exists: exists, modTime: mod, key: k}, ""
 	return c.cached, nil
 }
 

@@ -239,7 +239,10 @@ func (h *hub) compute(r *hubRun, last *[]byte) {
 // after every write. It never blocks, is safe from any goroutine, and costs an atomic
 // load when nobody watches. Many calls in a burst cause one computation, and a status
 // identical to the last one pushed is not pushed.
-func (s *Server) Notify() { s.watch.notify() }
+func (s *Server) Notify() {
+	s.memoGen.Add(1) // the memoised status is out of date
+	s.watch.notify()
+}
 
 // Watchers reports the open WatchStatus streams and the hub's running loops (1 while
 // anyone watches, 0 once the last stream has ended; 2 for an instant when a new

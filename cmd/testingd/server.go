@@ -61,7 +61,7 @@ func newHandler(cfg config, svc testingv1connect.TestingServiceHandler, logger *
 	rpcRoutes := http.NewServeMux()
 	// The origin middleware lets cookie-authenticated writes be refused when a page
 	// of another site sent them (no CSRF).
-	svcPath, svcHandler := testingv1connect.NewTestingServiceHandler(svc, interceptors)
+	svcPath, svcHandler := testingv1connect.NewTestingServiceHandler(svc, append(service.Codecs(), interceptors)...)
 	rpcRoutes.Handle(svcPath, service.OriginMiddleware(svcHandler))
 	reflector := grpcreflect.NewStaticReflector(
 		testingv1connect.TestingServiceName,

@@ -9,11 +9,11 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	gh "github.com/google/go-github/v60/github"
-	"golang.org/x/sync/errgroup"
 )
 
 const (
@@ -24,8 +24,11 @@ const (
 	// maxPages bounds a listing (10,000 open PRs) so that a broken Link header cannot
 	// make us fetch forever.
 	maxPages = 100
-	// pageFetchers is how many listing pages are fetched at once after the first.
-	pageFetchers = 4
+	// defaultPageGuess is how many listing pages are asked for at once before any
+	// listing has said how many there are.
+	defaultPageGuess = 2
+	// maxPagesInFlight bounds the listing pages asked for at once (and so the guess).
+	maxPagesInFlight = 10
 )
 
 // Options configures a Client.
@@ -55,6 +58,9 @@ type Client struct {
 
 	rateLimited atomic.Int64
 	errors      atomic.Int64
+	// listPages is how many pages the last complete listing had (0: none yet), the
+	// number of pages the next listing asks for at once.
+	listPages atomic.Int32
 }
 
 // Stats are counters since the client was created.
@@ -143,58 +149,67 @@ func validRepoPart(s string) bool {
 }
 
 // ListOpenPulls returns every open pull request, newest first as GitHub orders them.
-// The first page says (in its Link header) how many pages there are; the rest are
-// fetched concurrently and joined in page order.
+//
+// The listing is on the critical path of every cold status read, so its pages are not
+// asked one round trip after another: page 1 and the pages the last listing had (two
+// when nothing is known yet) go out at once; when page 1's Link rel="last" says there
+// are more, the rest go out at once as soon as page 1 is in. Pages are joined in page
+// order, then rel="next" is followed from the last one (PRs opened meanwhile).
+//
+// A speculative page past the real last page answers [] and is dropped. It costs a
+// request only when the listing shrank since the last one (and once, on the first
+// listing of a repository of a single page); an unchanged listing asks exactly its
+// pages again, each answered 304.
 func (c *Client) ListOpenPulls(ctx context.Context) ([]Pull, error) {
 	start := time.Now()
-	first, resp, err := c.listPage(ctx, 1)
-	if err != nil {
-		return nil, c.fail(ctx, "list open pulls", err)
+	guess := int(c.listPages.Load())
+	if guess <= 0 {
+		guess = defaultPageGuess
 	}
-	pages := [][]*wirePull{first}
-	cur, next := 1, resp.NextPage
+	guess = min(guess, maxPagesInFlight)
 
-	if last := resp.LastPage; last > 1 {
-		if last > maxPages {
-			return nil, c.fail(ctx, "list open pulls", fmt.Errorf("%w: %d pages is more than the %d allowed", errMalformed, last, maxPages))
+	got, end, err := c.fetchPages(ctx, guess)
+	if err != nil {
+		return nil, c.record(ctx, err)
+	}
+	// take is page p as fetched above, or asked for now if it was not (or failed while
+	// it was not known to be needed).
+	take := func(p int) (listedPage, error) {
+		if r, ok := got[p]; ok && r.err == nil {
+			return r, nil
 		}
-		rest := make([][]*wirePull, last-1)
-		var lastNext int
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(pageFetchers)
-		for i := range rest {
-			g.Go(func() error {
-				page, resp, err := c.listPage(gctx, i+2)
-				if err != nil {
-					return mapError(ctx, fmt.Sprintf("list open pulls: page %d", i+2), err)
-				}
-				rest[i] = page
-				if i == len(rest)-1 {
-					lastNext = resp.NextPage
-				}
-				return nil
-			})
+		pulls, resp, err := c.listPage(ctx, p)
+		if err != nil {
+			return listedPage{}, mapError(ctx, pageOp(p), err)
 		}
-		if err := g.Wait(); err != nil {
+		return listedPage{pulls: pulls, next: resp.NextPage}, nil
+	}
+
+	// Pages 1..end as page 1 announced them, then rel="next" one page at a time: when
+	// GitHub gave no rel="last", or when PRs were opened while we listed and the last
+	// page now points further.
+	pages := make([][]*wirePull, 0, end)
+	cur, next := 0, 1
+	for p := 1; p <= end; p++ {
+		r, err := take(p)
+		if err != nil {
 			return nil, c.record(ctx, err)
 		}
-		pages = append(pages, rest...)
-		cur, next = last, lastNext
+		pages = append(pages, r.pulls)
+		cur, next = p, r.next
 	}
-
-	// Follow rel="next" one page at a time: when GitHub gave no rel="last", or when
-	// PRs were opened while we listed and the last page now points further.
 	for next > cur {
 		if next > maxPages {
 			return nil, c.fail(ctx, "list open pulls", fmt.Errorf("%w: more than %d pages", errMalformed, maxPages))
 		}
-		page, resp, err := c.listPage(ctx, next)
+		r, err := take(next)
 		if err != nil {
-			return nil, c.fail(ctx, fmt.Sprintf("list open pulls: page %d", next), err)
+			return nil, c.record(ctx, err)
 		}
-		pages = append(pages, page)
-		cur, next = next, resp.NextPage
+		pages = append(pages, r.pulls)
+		cur, next = next, r.next
 	}
+	c.listPages.Store(int32(cur))
 
 	// Pages fetched at different moments can overlap when a PR is opened meanwhile
 	// (everything shifts down by one): keep the first copy of each number.
@@ -213,8 +228,94 @@ func (c *Client) ListOpenPulls(ctx context.Context) ([]Pull, error) {
 			out = append(out, pull)
 		}
 	}
-	c.log.DebugContext(ctx, "listed open pulls", "pulls", len(out), "pages", len(pages), "duration", time.Since(start))
+	c.log.DebugContext(ctx, "listed open pulls", "pulls", len(out), "pages", len(pages), "requested", len(got), "guessed", guess, "duration", time.Since(start))
 	return out, nil
+}
+
+// listedPage is one page of the listing as fetched: its PRs and its rel="next", or the
+// (mapped) error fetching it.
+type listedPage struct {
+	pulls []*wirePull
+	next  int
+	err   error
+}
+
+func pageOp(p int) string {
+	if p == 1 {
+		return "list open pulls"
+	}
+	return fmt.Sprintf("list open pulls: page %d", p)
+}
+
+// fetchPages fetches pages 1..guess at once and, as soon as page 1 is in, the pages its
+// rel="last" announces beyond the guess, at most maxPagesInFlight at a time. It returns
+// every page fetched and end, the last page page 1 announced (1 when it announced none).
+// The error is the first failure of a page known to be needed (page 1, or a page up to
+// end); it cancels the pages still in flight. A speculative page past end may fail
+// without failing the listing.
+func (c *Client) fetchPages(ctx context.Context, guess int) (got map[int]listedPage, end int, err error) {
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+		failed error
+	)
+	got = make(map[int]listedPage, guess)
+	sem := make(chan struct{}, maxPagesInFlight)
+	// Callers of fail hold mu.
+	fail := func(err error) {
+		if failed == nil {
+			failed = err
+			cancel()
+		}
+	}
+	var fetch func(p int)
+	fetch = func(p int) {
+		wg.Go(func() {
+			sem <- struct{}{}
+			pulls, resp, err := c.listPage(lctx, p)
+			<-sem
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				err = mapError(ctx, pageOp(p), err)
+				got[p] = listedPage{err: err}
+				if p == 1 || p <= end { // end is 0 until page 1 is in
+					fail(err)
+				}
+				return
+			}
+			got[p] = listedPage{pulls: pulls, next: resp.NextPage}
+			if p != 1 {
+				return
+			}
+			last := resp.LastPage
+			if last > maxPages {
+				fail(mapError(ctx, pageOp(1), fmt.Errorf("%w: %d pages is more than the %d allowed", errMalformed, last, maxPages)))
+				return
+			}
+			end = max(last, 1)
+			// A page that failed before it was known to be needed.
+			for q := 2; q <= min(end, guess); q++ {
+				if r, ok := got[q]; ok && r.err != nil {
+					fail(r.err)
+					return
+				}
+			}
+			for q := guess + 1; q <= end; q++ {
+				fetch(q)
+			}
+		})
+	}
+	for p := 1; p <= guess; p++ {
+		fetch(p)
+	}
+	wg.Wait()
+	if failed != nil {
+		return nil, 0, failed
+	}
+	return got, end, nil
 }
 
 func (c *Client) listPage(ctx context.Context, page int) ([]*wirePull, *gh.Response, error) {

@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -287,36 +291,299 @@ func TestListOpenPulls(t *testing.T) {
 			fake := fakegithub.New(t, fakegithub.WithPulls(pulls(tt.open)...))
 			fake.SetLatency(100 * time.Millisecond) // so that concurrent page fetches overlap
 			c, _ := newClient(t, fake, nil)
+			check := func(got []github.Pull) {
+				t.Helper()
+				if len(got) != tt.open {
+					t.Fatalf("got %d pulls, want %d", len(got), tt.open)
+				}
+				for i, p := range got {
+					// GitHub's order, newest first: n, n-1, …, 1.
+					if want := tt.open - i; p.Number != want || p.Title != fmt.Sprintf("PR %d", want) || p.State != "open" {
+						t.Fatalf("pull[%d] = #%d %q %s, want #%d", i, p.Number, p.Title, p.State, want)
+					}
+				}
+			}
 			got, err := c.ListOpenPulls(t.Context())
 			if err != nil {
 				t.Fatalf("ListOpenPulls: %v", err)
 			}
-			if len(got) != tt.open {
-				t.Fatalf("got %d pulls, want %d", len(got), tt.open)
-			}
-			for i, p := range got {
-				// GitHub's order, newest first: n, n-1, …, 1.
-				if want := tt.open - i; p.Number != want || p.Title != fmt.Sprintf("PR %d", want) || p.State != "open" {
-					t.Fatalf("pull[%d] = #%d %q %s, want #%d", i, p.Number, p.Title, p.State, want)
-				}
-			}
-			if n := fake.Count(fakegithub.KindList); n != tt.wantPages {
-				t.Errorf("fake served %d listing requests, want %d", n, tt.wantPages)
+			check(got)
+			// Cold, the client guesses two pages: a repository of one page costs one
+			// request more, once.
+			cold := max(tt.wantPages, 2)
+			if n := fake.Count(fakegithub.KindList); n != cold {
+				t.Errorf("fake served %d listing requests, want %d", n, cold)
 			}
 			for _, r := range fake.Requests() {
 				if !strings.Contains(r.Query, "per_page=100") || !strings.Contains(r.Query, "state=open") {
 					t.Errorf("listing query %q lacks per_page=100 and state=open", r.Query)
 				}
 			}
-			if tt.wantPages >= 3 && fake.MaxInFlight() < 2 {
-				t.Errorf("pages 2..%d were fetched one at a time (max in flight %d)", tt.wantPages, fake.MaxInFlight())
+			if fake.MaxInFlight() < 2 {
+				t.Errorf("pages 1 and 2 were not fetched together (max in flight %d)", fake.MaxInFlight())
 			}
-			if s := c.Stats(); s.Requests != int64(tt.wantPages) || s.Errors != 0 {
-				t.Errorf("Stats = %+v, want %d requests and no errors", s, tt.wantPages)
+			if s := c.Stats(); s.Requests != int64(cold) || s.Errors != 0 {
+				t.Errorf("Stats = %+v, want %d requests and no errors", s, cold)
+			}
+
+			// The next listing asks for exactly the pages the last one had, all at once;
+			// nothing changed, so every one is a 304.
+			got, err = c.ListOpenPulls(t.Context())
+			if err != nil {
+				t.Fatalf("second ListOpenPulls: %v", err)
+			}
+			check(got)
+			want := github.Stats{Requests: int64(cold + tt.wantPages), NotModified: int64(tt.wantPages)}
+			if tt.wantPages == 1 {
+				// The cold guess's empty page 2 is not asked again.
+				want.NotModified = 1
+			}
+			if diff := cmp.Diff(want, c.Stats()); diff != "" {
+				t.Errorf("Stats after a second listing (-want +got):\n%s", diff)
+			}
+			if n := pagesAsked(fake, cold); !slices.Equal(n, pageRange(tt.wantPages)) {
+				t.Errorf("second listing asked pages %v, want 1..%d", n, tt.wantPages)
 			}
 		})
 	}
 }
+
+// pagesAsked returns the pages of the listing requests the fake received after the
+// first skip, sorted.
+func pagesAsked(fake *fakegithub.Server, skip int) []int {
+	var pages []int
+	for _, r := range fake.Requests()[skip:] {
+		if r.Kind != fakegithub.KindList {
+			continue
+		}
+		q, _ := url.ParseQuery(r.Query)
+		n, err := strconv.Atoi(q.Get("page"))
+		if err != nil {
+			n = 1
+		}
+		pages = append(pages, n)
+	}
+	slices.Sort(pages)
+	return pages
+}
+
+func pageRange(n int) []int {
+	var out []int
+	for i := 1; i <= n; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+// barrier is a transport that holds listing requests for the pages of a group until
+// every page of that group has been asked for: a listing that asked them one after
+// another would never get past it. A group that does not fill up within 10 s is let
+// through and recorded as broken (a guard against hanging, not a timing check).
+type barrier struct {
+	base http.RoundTripper
+
+	mu      sync.Mutex
+	groups  []map[int]bool // page → asked
+	full    []chan struct{}
+	broken  []int // groups that timed out
+	arrived []int // pages in order of arrival
+}
+
+func newBarrier(groups ...[]int) *barrier {
+	b := &barrier{base: http.DefaultTransport}
+	for _, g := range groups {
+		m := map[int]bool{}
+		for _, p := range g {
+			m[p] = false
+		}
+		b.groups = append(b.groups, m)
+		b.full = append(b.full, make(chan struct{}))
+	}
+	return b
+}
+
+func (b *barrier) RoundTrip(r *http.Request) (*http.Response, error) {
+	page, err := strconv.Atoi(r.URL.Query().Get("page"))
+	if err != nil {
+		page = 1
+	}
+	b.mu.Lock()
+	b.arrived = append(b.arrived, page)
+	wait := -1
+	for i, g := range b.groups {
+		if asked, ok := g[page]; ok && !asked {
+			g[page], wait = true, i
+			all := true
+			for _, v := range g {
+				all = all && v
+			}
+			if all {
+				close(b.full[i])
+			}
+			break
+		}
+	}
+	b.mu.Unlock()
+	if wait >= 0 {
+		select {
+		case <-b.full[wait]:
+		case <-time.After(10 * time.Second):
+			b.mu.Lock()
+			b.broken = append(b.broken, wait)
+			b.mu.Unlock()
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+	}
+	return b.base.RoundTrip(r)
+}
+
+func (b *barrier) check(t *testing.T) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, i := range b.broken {
+		t.Errorf("pages %v were not all asked for at once (arrival order %v)", slices.Sorted(maps.Keys(b.groups[i])), b.arrived)
+	}
+	b.broken = nil
+}
+
+// Pages 1 and 2 go out together; the pages page 1 announces beyond them go out
+// together as soon as page 1 is in; the next listing asks for all five at once.
+func TestListOpenPullsAsksPagesAtOnce(t *testing.T) {
+	t.Parallel()
+	fake := fakegithub.New(t, fakegithub.WithPulls(pulls(450)...))
+	cold := newBarrier([]int{1, 2}, []int{3, 4, 5})
+	c, _ := newClient(t, fake, func(o *github.Options) { o.HTTPClient = &http.Client{Transport: cold} })
+	got, err := c.ListOpenPulls(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold.check(t)
+	if len(got) != 450 || got[0].Number != 450 || got[449].Number != 1 {
+		t.Fatalf("got %d pulls", len(got))
+	}
+	if n := fake.Count(fakegithub.KindList); n != 5 {
+		t.Errorf("cold listing: %d requests, want 5", n)
+	}
+
+	// A client that remembers five pages (a second one over the same fake, with its
+	// own empty ETag cache, would guess again: use the same client).
+	warm := newBarrier([]int{1, 2, 3, 4, 5})
+	cold.mu.Lock()
+	cold.groups, cold.full = warm.groups, warm.full
+	cold.mu.Unlock()
+	if _, err := c.ListOpenPulls(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	cold.check(t)
+	if n, m := fake.Count(fakegithub.KindList), fake.NotModified(); n != 10 || m != 5 {
+		t.Errorf("warm listing: %d requests in all, %d 304s; want 10 and 5", n, m)
+	}
+}
+
+// The listing shrinks by a page, then grows by two: one wasted request for the page
+// that no longer exists, one round trip more for the pages that page 1 announces.
+func TestListOpenPullsPageCountChanges(t *testing.T) {
+	t.Parallel()
+	fake := fakegithub.New(t, fakegithub.WithPulls(pulls(250)...))
+	c, _ := newClient(t, fake, nil)
+	list := func(want int) {
+		t.Helper()
+		got, err := c.ListOpenPulls(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != want {
+			t.Fatalf("got %d pulls, want %d", len(got), want)
+		}
+		seen := map[int]bool{}
+		for _, p := range got {
+			if seen[p.Number] || p.State != "open" {
+				t.Fatalf("pull #%d twice or not open", p.Number)
+			}
+			seen[p.Number] = true
+		}
+	}
+	list(250) // pages 1, 2, then 3
+	for n := 1; n <= 100; n++ {
+		fake.SetPull(fakegithub.PullSpec{Number: n, State: "closed"})
+	}
+	before := len(fake.Requests())
+	list(150) // pages 1..3 at once; page 3 is now empty
+	if got := pagesAsked(fake, before); !slices.Equal(got, []int{1, 2, 3}) {
+		t.Errorf("after shrinking: pages asked %v, want [1 2 3]", got)
+	}
+	before = len(fake.Requests())
+	list(150) // the count was remembered
+	if got := pagesAsked(fake, before); !slices.Equal(got, []int{1, 2}) {
+		t.Errorf("shrunk listing again: pages asked %v, want [1 2]", got)
+	}
+	for n := 1000; n < 1200; n++ {
+		fake.SetPull(fakegithub.PullSpec{Number: n, Title: fmt.Sprintf("PR %d", n)})
+	}
+	before = len(fake.Requests())
+	list(350)
+	if got := pagesAsked(fake, before); !slices.Equal(got, []int{1, 2, 3, 4}) {
+		t.Errorf("after growing: pages asked %v, want [1 2 3 4]", got)
+	}
+	if s := c.Stats(); s.Errors != 0 {
+		t.Errorf("Stats = %+v", s)
+	}
+}
+
+// A speculative page that turns out not to be needed may fail without failing the
+// listing; a needed page failing fails it, even when it fails before page 1 says it is
+// needed.
+func TestListOpenPullsSpeculativePageFails(t *testing.T) {
+	t.Parallel()
+	t.Run("not needed", func(t *testing.T) {
+		t.Parallel()
+		fake := fakegithub.New(t, fakegithub.WithPulls(pulls(50)...))
+		c, _ := newClient(t, fake, func(o *github.Options) {
+			o.HTTPClient = &http.Client{Transport: failPage{page: "2", base: http.DefaultTransport}}
+		})
+		got, err := c.ListOpenPulls(t.Context())
+		if err != nil || len(got) != 50 {
+			t.Fatalf("ListOpenPulls = %d pulls, %v; want 50", len(got), err)
+		}
+		if s := c.Stats(); s.Errors != 0 {
+			t.Errorf("Stats = %+v, want no error", s)
+		}
+	})
+	t.Run("needed, failing before page 1 is in", func(t *testing.T) {
+		t.Parallel()
+		fake := fakegithub.New(t, fakegithub.WithPulls(pulls(150)...))
+		page2Failed := make(chan struct{})
+		c, _ := newClient(t, fake, func(o *github.Options) {
+			o.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				switch r.URL.Query().Get("page") {
+				case "2":
+					defer close(page2Failed)
+					return nil, errors.New("connection reset by peer")
+				case "1":
+					select {
+					case <-page2Failed:
+					case <-time.After(10 * time.Second):
+						t.Error("page 2 was not asked for while page 1 was in flight")
+					}
+				}
+				return http.DefaultTransport.RoundTrip(r)
+			})}
+		})
+		_, err := c.ListOpenPulls(t.Context())
+		if !errors.Is(err, github.ErrUnavailable) || !strings.Contains(err.Error(), "page 2") {
+			t.Fatalf("ListOpenPulls error = %v, want ErrUnavailable for page 2", err)
+		}
+		if s := c.Stats(); s.Errors != 1 {
+			t.Errorf("Stats = %+v, want one error", s)
+		}
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // failPage is a transport that fails the listing's page n.
 type failPage struct {

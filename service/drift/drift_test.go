@@ -80,14 +80,18 @@ func TestColdSetIsOneListingThenAllComparesAtOnce(t *testing.T) {
 	}
 }
 
-func TestMergedAndClosedPipelined(t *testing.T) {
+// A merged or a closed PR leaves the box at the next deploy: its drift is not asked
+// (Drift -1, not stale), so its GetPull, which can only start once the listing shows it
+// missing, is the last round trip of a cold resolve, alongside the compares of the PRs
+// that are open.
+func TestMergedAndClosedAreNotCompared(t *testing.T) {
 	t.Parallel()
 	gh := newFakeGitHub()
 	targets := world(gh, 1, 3)
 	gh.set(func(f *fakeGitHub) {
 		f.pulls[4] = github.Pull{Number: 4, State: "closed", Merged: true, Title: "merged", HeadSHA: headOf(4)}
 		f.pulls[5] = github.Pull{Number: 5, State: "closed", Title: "closed", HeadSHA: headOf(5), Mergeable: ptr(false)}
-		f.compares[pinOf(5)+"..."+headOf(5)] = github.Comparison{Status: "ahead", AheadBy: 9}
+		f.compares[pinOf(5)+"..."+headOf(5)] = github.Comparison{Status: "diverged", AheadBy: 9, BehindBy: 1}
 	})
 	targets = append(targets, Target{4, pinOf(4)}, Target{5, pinOf(5)})
 	e := newEnv(t, gh, newMapCache(), newClock())
@@ -95,37 +99,112 @@ func TestMergedAndClosedPipelined(t *testing.T) {
 
 	done := resolveAsync(t.Context(), e.r, targets)
 	gh.round(t, map[string]int{"list": 1})
-	// Compares of the listed PRs run together with the GetPulls of the missing ones.
+	// Compares of the listed PRs run together with the GetPulls of the missing ones,
+	// and nothing follows them.
 	gh.round(t, map[string]int{"compare": 3, "pull": 2})
-	gh.round(t, map[string]int{"compare": 2})
-	res := <-done
+	var res Result
+	select {
+	case res = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Resolve still waits after the last GitHub answer (for a compare never asked?)")
+	}
 
-	wantCalls(t, gh, map[string]int{"list": 1, "pull": 2, "compare": 5})
+	wantCalls(t, gh, map[string]int{"list": 1, "pull": 2, "compare": 3})
 	if gh.pullCount(4) != 1 || gh.pullCount(5) != 1 {
 		t.Errorf("GetPull calls: want one each for 4 and 5")
 	}
-	if f := res.PRs[4]; !f.Known || !f.Merged || f.Closed || f.Drift != 2 || f.Mergeable != nil {
+	if f := res.PRs[4]; !f.Known || !f.Merged || f.Closed || f.Drift != -1 || f.Diverged || f.Stale || f.Err != nil || f.Mergeable != nil {
 		t.Errorf("merged PR: %+v", f)
 	}
-	if f := res.PRs[5]; !f.Known || f.Merged || !f.Closed || f.Drift != 9 || f.Mergeable == nil || *f.Mergeable {
+	if f := res.PRs[5]; !f.Known || f.Merged || !f.Closed || f.Drift != -1 || f.Diverged || f.Stale || f.Err != nil || f.Mergeable == nil || *f.Mergeable {
 		t.Errorf("closed PR: %+v", f)
 	}
-	if f := res.PRs[1]; f.Merged || f.Closed || f.Mergeable != nil {
+	if f := res.PRs[1]; f.Merged || f.Closed || f.Mergeable != nil || f.Drift != 2 {
 		t.Errorf("open PR: %+v", f)
+	}
+	if res.Stale || res.Err != nil {
+		t.Errorf("result: stale=%v err=%v", res.Stale, res.Err)
+	}
+	if _, _, ok := e.cache.get(e.r.compareKey(pinOf(4), headOf(4))); ok {
+		t.Error("a comparison of the merged PR in L2")
+	}
+
+	// Read again: answered from memory, no flight, no wait.
+	gh.unhold()
+	if res := e.r.Resolve(t.Context(), targets); res.Stale || res.PRs[4].Drift != -1 {
+		t.Errorf("second read: stale=%v merged PR %+v", res.Stale, res.PRs[4])
+	}
+	e.noUpdate(t)
+	wantCalls(t, gh, map[string]int{"list": 1, "pull": 2, "compare": 3})
+	if s := e.r.Stats(); s.ColdBlocks != 1 || s.BackgroundRefreshes != 0 {
+		t.Errorf("stats = %+v", s)
 	}
 
 	// Later, merged and closed PRs still absent from the listing stay merged and closed:
-	// one listing renews everything, no GetPull.
-	gh.unhold()
+	// one listing renews everything, no GetPull, no compare. PR 1 is merged meanwhile:
+	// its comparison, known already, is no longer its drift.
+	gh.set(func(f *fakeGitHub) {
+		p := f.pulls[1]
+		p.State, p.Merged = "closed", true
+		f.pulls[1] = p
+	})
 	e.clock.Advance(61 * time.Second)
 	if res := e.r.Resolve(t.Context(), targets); !res.Stale {
 		t.Fatal("not stale after the TTL")
 	}
 	e.waitUpdate(t)
-	wantCalls(t, gh, map[string]int{"list": 2, "pull": 2, "compare": 5})
+	wantCalls(t, gh, map[string]int{"list": 2, "pull": 3, "compare": 3})
 	res = e.r.Resolve(t.Context(), targets)
 	if f := res.PRs[4]; res.Stale || !f.Merged || !f.ResolvedAt.Equal(e.clock.Now()) {
 		t.Errorf("after refresh: stale=%v merged PR %+v", res.Stale, f)
+	}
+	if f := res.PRs[1]; !f.Merged || f.Drift != -1 || f.Stale {
+		t.Errorf("after refresh: PR 1, merged since: %+v", f)
+	}
+
+	// The closed PR is reopened: it is in the listing again and compared then.
+	gh.set(func(f *fakeGitHub) {
+		p := f.pulls[5]
+		p.State = "open"
+		f.pulls[5] = p
+	})
+	e.clock.Advance(61 * time.Second)
+	e.r.Resolve(t.Context(), targets)
+	e.waitUpdate(t)
+	wantCalls(t, gh, map[string]int{"list": 3, "pull": 3, "compare": 4})
+	res = e.r.Resolve(t.Context(), targets)
+	if f := res.PRs[5]; res.Stale || f.Closed || f.Drift != 9 || !f.Diverged || f.Stale {
+		t.Errorf("reopened PR: stale=%v %+v", res.Stale, f)
+	}
+}
+
+// A restarted instance finds a merged PR's facts in the shared cache: it answers at
+// once, without looking for (or waiting on) a comparison.
+func TestMergedFromTheCacheNeedsNoComparison(t *testing.T) {
+	t.Parallel()
+	gh1, gh2 := newFakeGitHub(), newFakeGitHub()
+	targets := world(gh1, 1, 2)
+	gh1.set(func(f *fakeGitHub) {
+		f.pulls[3] = github.Pull{Number: 3, State: "closed", Merged: true, HeadSHA: headOf(3)}
+	})
+	targets = append(targets, Target{3, pinOf(3)})
+	cache, clk := newMapCache(), newClock()
+	a := newEnv(t, gh1, cache, clk)
+	if res := a.r.Resolve(t.Context(), targets); res.Stale {
+		t.Fatalf("A: stale, %v", res.Err)
+	}
+	wantCalls(t, gh1, map[string]int{"list": 1, "pull": 1, "compare": 2})
+
+	b := newEnv(t, gh2, cache, clk)
+	res := b.r.Resolve(t.Context(), targets)
+	if f := res.PRs[3]; res.Stale || !f.Merged || f.Drift != -1 || f.Stale {
+		t.Errorf("B: stale=%v merged PR %+v", res.Stale, f)
+	}
+	b.noUpdate(t)
+	wantCalls(t, gh2, nil)
+	// Three facts and two comparisons; none looked for the merged PR.
+	if s := b.r.Stats(); s.L2Hits != 5 || s.L2Misses != 0 || s.ColdBlocks != 0 {
+		t.Errorf("B stats: %+v", s)
 	}
 }
 
@@ -347,14 +426,14 @@ func TestConcurrentColdResolvesShareEverything(t *testing.T) {
 	close(start)
 	wg.Wait()
 
-	wantCalls(t, gh, map[string]int{"list": 1, "pull": 1, "compare": 31})
+	wantCalls(t, gh, map[string]int{"list": 1, "pull": 1, "compare": 30}) // the merged PR is not compared
 	for k, n := range gh.compareCounts() {
 		if n != 1 {
 			t.Errorf("compare %s asked %d times", k, n)
 		}
 	}
 	for i, res := range results {
-		if res.Stale || len(res.PRs) != 31 || res.PRs[31].Drift != 2 || !res.PRs[31].Merged {
+		if res.Stale || len(res.PRs) != 31 || res.PRs[31].Drift != -1 || !res.PRs[31].Merged || res.PRs[30].Drift != 1 {
 			t.Errorf("result %d: stale=%v PR 31 %+v", i, res.Stale, res.PRs[31])
 		}
 	}

@@ -114,7 +114,7 @@ func (r *Resolver) schedule(ctx context.Context, targets []Target, force bool) (
 
 // run does a flight's jobs, pipelined: comparisons for PRs found in the listing start
 // as soon as it arrives, while PRs missing from it (merged or closed) are asked one by
-// one, each followed by its own comparison.
+// one; those are not compared (see Facts.Drift), unless GetPull finds one open.
 //
 // The errgroup has no SetLimit: goroutines here spawn more goroutines into the same
 // group, and with a limit that nesting can deadlock (every slot held by a goroutine
@@ -341,7 +341,7 @@ func (r *Resolver) storeFacts(ctx context.Context, fl *flight, n int, rec pullRe
 }
 
 // compareJobs starts the comparisons the jobs' (pin, current head) need, after one L2
-// look-up for all of them when checkL2.
+// look-up for all of them when checkL2. Merged and closed PRs need none.
 func (r *Resolver) compareJobs(ctx context.Context, fl *flight, g *errgroup.Group, jobs []job, checkL2 bool) {
 	if len(jobs) == 0 {
 		return
@@ -353,7 +353,7 @@ func (r *Resolver) compareJobs(ctx context.Context, fl *flight, g *errgroup.Grou
 	for _, j := range jobs {
 		e := r.pulls[j.number]
 		pin, err := normPin(j.pin)
-		if e == nil || !e.known || err != nil || pin == "" || e.rec.HeadSHA == "" || trivial(pin, e.rec.HeadSHA) {
+		if e == nil || !e.known || !e.rec.wantsDrift() || err != nil || pin == "" || e.rec.HeadSHA == "" || trivial(pin, e.rec.HeadSHA) {
 			continue
 		}
 		k := cmpKey{pin, e.rec.HeadSHA}

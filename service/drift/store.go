@@ -27,6 +27,10 @@ type pullRecord struct {
 	FetchedAt      time.Time `json:"fetched_at"`
 }
 
+// wantsDrift: the PR is open, so its drift matters. A merged or closed one leaves the box
+// at the next deploy; it is never compared (see Facts.Drift).
+func (rec *pullRecord) wantsDrift() bool { return !rec.Merged && !rec.Closed }
+
 func recordOf(p github.Pull, at time.Time) pullRecord {
 	return pullRecord{
 		Title:          p.Title,
@@ -121,7 +125,7 @@ func (r *Resolver) loadL2(ctx context.Context, targets []Target) bool {
 			}
 			continue
 		}
-		if e.known {
+		if e.known && e.rec.wantsDrift() {
 			cmpKeys = r.missingCompareLocked(t.Pin, e.rec.HeadSHA, cmpKeys, cmpOf)
 		}
 	}
@@ -152,7 +156,7 @@ func (r *Resolver) loadL2(ctx context.Context, targets []Target) bool {
 	cmpKeys = cmpKeys[:0]
 	r.mu.RLock()
 	for _, t := range targets {
-		if e := r.pulls[t.Number]; fetched[t.Number] && e != nil && e.known {
+		if e := r.pulls[t.Number]; fetched[t.Number] && e != nil && e.known && e.rec.wantsDrift() {
 			cmpKeys = r.missingCompareLocked(t.Pin, e.rec.HeadSHA, cmpKeys, cmpOf)
 		}
 	}

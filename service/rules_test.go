@@ -38,7 +38,7 @@ const (
 
 func loadFixtureState(t *testing.T) *persistence.State {
 	t.Helper()
-	data, err := os.ReadFile("../../shared/fixtures/testing-prs.json")
+	data, err := os.ReadFile("../testdata/fixtures/testing-prs.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestDeployStatus(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 8, 18, 12, 0, 0, 0, time.UTC)
 	ms := func(m int64) time.Time { return time.UnixMilli(m).UTC() }
-	fixtureRuns, err := jenkins.ParseRuns(mustRead(t, "../../shared/fixtures/jenkins-wfapi-runs.json"))
+	fixtureRuns, err := jenkins.ParseRuns(mustRead(t, "../testdata/fixtures/jenkins-wfapi-runs.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ import (
 )
 
 const (
-	fixtures = "../../shared/fixtures/"
+	fixtures = "../testdata/fixtures/"
 	repo     = "internetarchive/openlibrary"
 
 	// Pins of the fixture state file.

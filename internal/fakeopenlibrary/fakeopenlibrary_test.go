@@ -34,7 +34,7 @@ func get(t *testing.T, ol *fakeopenlibrary.Server, path string) (int, []byte) {
 
 func TestDefaultIsTheFixture(t *testing.T) {
 	t.Parallel()
-	fixture, err := os.ReadFile("../../../shared/fixtures/usergroup-maintainers.json")
+	fixture, err := os.ReadFile("../../testdata/fixtures/usergroup-maintainers.json")
 	if err != nil {
 		t.Skip("shared fixture not found:", err)
 	}

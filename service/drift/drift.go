@@ -368,6 +368,12 @@ func (r *Resolver) resolve(ctx context.Context, targets []Target, force bool) Re
 
 	fl, wait := r.schedule(ctx, targets, force)
 	if !wait {
+		if all&urgent != 0 {
+			// res was read before schedule looked again, and what it lacked (facts, a
+			// comparison) was stored in between by a refresh already under way, so there
+			// was nothing left to wait for: read it again, or it is answered as missing.
+			r.views(targets, &res)
+		}
 		return res
 	}
 	select {

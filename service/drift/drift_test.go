@@ -439,6 +439,104 @@ func TestConcurrentColdResolvesShareEverything(t *testing.T) {
 	}
 }
 
+// slowMissCache is a shared cache whose next GetMulti, once armed, answers a miss only
+// when released: a slow memcached round trip.
+type slowMissCache struct {
+	*mapCache
+	mu               sync.Mutex
+	armed            bool
+	entered, release chan struct{}
+	releaseOnce      sync.Once
+}
+
+func (c *slowMissCache) arm() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.armed = true
+}
+
+func (c *slowMissCache) unblock() { c.releaseOnce.Do(func() { close(c.release) }) }
+
+func (c *slowMissCache) GetMulti(ctx context.Context, keys []string) map[string][]byte {
+	c.mu.Lock()
+	armed := c.armed
+	c.armed = false
+	c.mu.Unlock()
+	if !armed {
+		return c.mapCache.GetMulti(ctx, keys)
+	}
+	close(c.entered)
+	<-c.release
+	return nil
+}
+
+// A read that finds facts or comparisons missing looks in L2 and then schedules; a
+// refresh already under way can store the last of them in between (here: the merged PR's
+// facts, the last answer of a cold refresh, since it is not compared), leaving nothing to
+// schedule or wait for. The read must then answer with what is stored now, not with what
+// it saw before looking in L2.
+func TestResolveRereadsWhatLandedWhileItLookedInL2(t *testing.T) {
+	t.Parallel()
+	gh := newFakeGitHub()
+	targets := world(gh, 1, 3)
+	gh.set(func(f *fakeGitHub) {
+		f.pulls[4] = github.Pull{Number: 4, State: "closed", Merged: true, Title: "merged", HeadSHA: headOf(4)}
+	})
+	targets = append(targets, Target{4, pinOf(4)})
+	cache := &slowMissCache{mapCache: newMapCache(), entered: make(chan struct{}), release: make(chan struct{})}
+	r := New(gh, cache, Options{Repo: testRepo, TTL: time.Minute, Now: newClock().Now})
+	t.Cleanup(func() {
+		cache.unblock()
+		gh.unhold()
+		r.flights.Wait()
+	})
+	recv := func(ch <-chan Result, what string) Result {
+		t.Helper()
+		select {
+		case res := <-ch:
+			return res
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no answer", what)
+			return Result{}
+		}
+	}
+
+	gh.holdCalls()
+	first := resolveAsync(t.Context(), r, targets)
+	gh.round(t, map[string]int{"list": 1})
+	gh.waitParked(t, map[string]int{"compare": 3, "pull": 1})
+
+	// The second read sees PR 4 unknown and PRs 1-3 not compared, and looks in L2.
+	cache.arm()
+	second := resolveAsync(t.Context(), r, targets)
+	select {
+	case <-cache.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second read did not look in L2")
+	}
+	// Meanwhile the last round lands and the first read's refresh ends.
+	gh.unhold()
+	if res := recv(first, "first read"); res.Stale || !res.PRs[4].Known {
+		t.Fatalf("first read: stale=%v PR 4 %+v", res.Stale, res.PRs[4])
+	}
+	cache.unblock()
+	res := recv(second, "second read")
+
+	if res.Stale || res.Err != nil {
+		t.Errorf("second read: stale=%v err=%v", res.Stale, res.Err)
+	}
+	if f := res.PRs[4]; !f.Known || !f.Merged || f.Drift != -1 || f.Stale {
+		t.Errorf("second read: merged PR %+v", f)
+	}
+	if f := res.PRs[1]; !f.Known || f.Drift != 2 || f.Stale {
+		t.Errorf("second read: PR 1 %+v", f)
+	}
+	wantCalls(t, gh, map[string]int{"list": 1, "pull": 1, "compare": 3})
+	if s := r.Stats(); s.ColdBlocks != 1 || s.BackgroundRefreshes != 0 {
+		t.Errorf("stats = %+v", s)
+	}
+}
+
 func TestRateLimited(t *testing.T) {
 	t.Parallel()
 	gh := newFakeGitHub()

@@ -41,6 +41,9 @@ lint:
 test: deps check-generate lint
 	go test -race -count=1 $(GO_PKGS)
 	npm test --prefix webui
+	go build -o bin/testingd ./cmd/testingd
+	go build -o bin/e2eserver ./internal/e2eserver
+	TESTINGD_BIN=$(CURDIR)/bin/testingd E2ESERVER_BIN=$(CURDIR)/bin/e2eserver npm run e2e --prefix webui
 
 ## bench: the benchmarks behind docs/BENCHMARKS.md
 bench:

@@ -17,10 +17,18 @@ const units: [Intl.RelativeTimeFormatUnit, number][] = [
   ["minute", 60],
 ];
 
+// Making an Intl.RelativeTimeFormat costs milliseconds (it loads locale data) and
+// every relative time on the page is formatted again each second: one per locale.
+const relativeFormats = new Map<string | undefined, Intl.RelativeTimeFormat>();
+
 /** "3 minutes ago", "now", "in 2 hours"; "" for undefined. Legacy timeAgo rounding. */
 export function timeAgo(ms: number | undefined, now: number, locale?: string): string {
   if (ms === undefined || Number.isNaN(ms)) return "";
-  const fmt = new Intl.RelativeTimeFormat(locale, { numeric: "auto" });
+  let fmt = relativeFormats.get(locale);
+  if (!fmt) {
+    fmt = new Intl.RelativeTimeFormat(locale, { numeric: "auto" });
+    relativeFormats.set(locale, fmt);
+  }
   const seconds = Math.round((ms - now) / 1000);
   for (const [unit, size] of units) {
     if (Math.abs(seconds) >= size) return fmt.format(Math.round(seconds / size), unit);
@@ -63,12 +71,17 @@ export interface DriftPill {
   label: string;
   title: string;
   href?: string;
-  kind: "ok" | "behind" | "unknown" | "diverged";
+  kind: "ok" | "behind" | "unknown" | "diverged" | "done";
 }
 
 /** The drift pill of a row (legacy driftPill, plus diverged). */
 export function driftPill(pr: PullRequest, repo: string): DriftPill {
   const pin = shortSha(pr.commit);
+  if ((pr.merged || pr.closed) && (pr.drift < 0 || Number.isNaN(pr.drift))) {
+    // GitHub is not asked about the drift of a finished PR: the next deploy drops it.
+    const what = pr.merged ? "Merged" : "Closed";
+    return { label: "—", kind: "done", title: `${what}: its drift no longer matters; pinned at ${pin}` };
+  }
   if (pr.diverged) {
     return {
       label: "diverged",

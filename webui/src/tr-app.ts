@@ -5,7 +5,7 @@
 // ABORTED re-syncs and says that someone else changed the set.
 import { Code } from "@connectrpc/connect";
 import { provide } from "@lit/context";
-import { Task } from "@lit/task";
+import { Task, initialState } from "@lit/task";
 import { LitElement, css, html, nothing } from "lit";
 import { customElement, property, query, state } from "lit/decorators.js";
 import { clientContext, type TestingClient } from "./client.js";
@@ -28,6 +28,7 @@ import type { Notice } from "./tr-notices.js";
 import type { TrAddForm } from "./tr-add-form.js";
 import type { TrHistory } from "./tr-history.js";
 import type { TrPrTable } from "./tr-pr-table.js";
+import type { TrShortcuts } from "./tr-shortcuts.js";
 import "./tr-add-form.js";
 import "./tr-build-result.js";
 import "./tr-confirm-deploy.js";
@@ -125,6 +126,12 @@ export class TrApp extends LitElement {
         width: min(40rem, calc(100vw - 1.5rem));
         z-index: 10;
       }
+      @media (hover: none) and (pointer: coarse) {
+        /* A phone or tablet without a keyboard: no shortcuts to show. */
+        .viewer button[aria-keyshortcuts] {
+          display: none;
+        }
+      }
       @media (max-width: 720px) {
         .page {
           padding: 0.75rem 0.6rem 6rem;
@@ -155,6 +162,7 @@ export class TrApp extends LitElement {
   @query("tr-add-form") private addForm!: TrAddForm | null;
   @query("tr-pr-table") private table!: TrPrTable | null;
   @query("tr-history") private history!: TrHistory | null;
+  @query("tr-shortcuts") private shortcuts!: TrShortcuts | null;
 
   private readonly badge = new FaviconBadge();
   private queue: Promise<unknown> = Promise.resolve();
@@ -167,14 +175,18 @@ export class TrApp extends LitElement {
   });
 
   private readonly build = new Task(this, {
-    task: async ([client], { signal }) => (client ? client.getBuildResult({}, { signal }) : undefined),
+    // Not before the first status (or the news that there will be none): its key
+    // would change at once, and the page would fetch and render the transcript
+    // twice while the testing set is still on its way.
+    task: async ([client, , waiting], { signal }) =>
+      waiting ? initialState : client ? client.getBuildResult({}, { signal }) : undefined,
     // A new run, verdict or set of conflicts means a new transcript.
     args: () => {
       const s = this.live.status;
       const key = s
         ? [s.deployRunId, s.deployResult, tsMs(s.deployFinishedAt), tsMs(s.lastDeployAt), s.mergeConflicts.join()].join("|")
         : "";
-      return [this.client, key] as const;
+      return [this.client, key, !s && this.live.connection === "connecting"] as const;
     },
   });
 
@@ -356,7 +368,9 @@ export class TrApp extends LitElement {
       this.table?.clearSelection();
       return;
     }
-    if (typing || this.shortcutsOpen || this.confirm) return;
+    // The dialog itself, not shortcutsOpen: that flag is reset by the close event,
+    // a task after the dialog has already gone.
+    if (typing || this.shortcuts?.showing || this.confirm) return;
     if (e.key === "/") {
       e.preventDefault();
       this.addForm?.focus();
@@ -445,6 +459,7 @@ export class TrApp extends LitElement {
         <section aria-labelledby="build-h" data-testid="build">
           <h2 id="build-h">Last Build Result</h2>
           ${this.build.render({
+            initial: () => html`<p class="muted">Loading…</p>`,
             pending: () => (this.build.value ? html`<tr-build-result .result=${this.build.value}></tr-build-result>` : html`<p class="muted">Loading…</p>`),
             complete: (r) => html`<tr-build-result .result=${r}></tr-build-result>`,
             error: (err) => html`<p role="alert">${describe(err, "build").text}</p>`,

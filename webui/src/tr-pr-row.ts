@@ -10,7 +10,7 @@ import { canUpdate, changeLabels, driftPill, effectiveActive, hasStaged, prUrl, 
 import { ChangeKind, Mergeable, Stage, type PullRequest } from "./gen/openlibrary/testing/v1/testing_pb.js";
 import { arrowUp, hourglass, trash, undo } from "./icons.js";
 import { base } from "./styles.js";
-import "./tr-avatar.js";
+import { avatar, avatarStyles } from "./avatar.js";
 
 /** The live dot: merge conflict beats live now beats not yet deployed (legacy). */
 function liveDot(pr: PullRequest): { kind: string; label: string } {
@@ -31,6 +31,7 @@ export function rowState(pr: PullRequest): string {
 export class TrPrRow extends LitElement {
   static override styles = [
     base,
+    avatarStyles,
     css`
       :host {
         display: grid;
@@ -170,7 +171,9 @@ export class TrPrRow extends LitElement {
           order: -1;
           flex: 1 1 100%;
         }
-        [role="cell"]:empty {
+        [role="cell"]:empty,
+        .nobody {
+          /* A dash for nobody (no assignee, no drift) says nothing without its column's header. */
           display: none;
         }
         .actions {
@@ -260,24 +263,24 @@ export class TrPrRow extends LitElement {
     const pr = this.pr;
     const dot = liveDot(pr);
     const url = prUrl(this.repo, pr.number);
-    return html`<div role="cell" class="center">
+    return html`<div role="cell" class="center ${pr.inSet ? "" : "nobody"}">
         ${pr.inSet
           ? html`<input type="checkbox" aria-label=${`Select #${pr.number}`} .checked=${this.selected} data-testid="select"
               @click=${(e: MouseEvent) =>
                 this.dispatchEvent(new SelectEvent(pr.number, (e.target as HTMLInputElement).checked, e.shiftKey))} />`
           : nothing}
       </div>
-      <div role="cell" class="center">${pr.inSet ? this.renderSwitch(pr) : nothing}</div>
+      <div role="cell" class="center ${pr.inSet ? "" : "nobody"}">${pr.inSet ? this.renderSwitch(pr) : nothing}</div>
       <div role="cell" class="pr">
         <span class="dot" data-kind=${dot.kind} role="img" aria-label=${dot.label} title=${dot.label} data-testid="live-dot"></span>
         <a class="num" href=${url}>#${pr.number}</a>
         <a class="title" href=${url} title=${pr.title}>${pr.title || `PR #${pr.number}`}</a>
         <span class="badges">${this.renderBadges(pr)}</span>
       </div>
-      <div role="cell" class="center"><tr-avatar kind="author" .login=${pr.author} .src=${pr.authorAvatar}></tr-avatar></div>
-      <div role="cell" class="center"><tr-avatar kind="assignee" .login=${pr.assignee} .src=${pr.assigneeAvatar}></tr-avatar></div>
-      <div role="cell" class="drift">${this.renderDrift(pr)}</div>
-      <div role="cell" class="actions">
+      <div role="cell" class="center ${pr.author ? "" : "nobody"}">${avatar(pr.author, pr.authorAvatar, "author", this)}</div>
+      <div role="cell" class="center ${pr.assignee ? "" : "nobody"}">${avatar(pr.assignee, pr.assigneeAvatar, "assignee", this)}</div>
+      <div role="cell" class="drift ${pr.inSet ? "" : "nobody"}">${this.renderDrift(pr)}</div>
+      <div role="cell" class="actions ${pr.inSet || pr.removed ? "" : "nobody"}">
         ${pr.inSet && hasStaged(pr)
           ? html`<button class="icon" aria-label=${`Unstage the changes to #${pr.number}`} title="Unstage" data-testid="unstage"
               @click=${() => this.stage(Stage.UNSTAGE)}>${undo}</button>`

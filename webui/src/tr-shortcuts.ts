@@ -61,6 +61,14 @@ export class TrShortcuts extends LitElement {
   @property({ type: Boolean }) open = false;
   @query("dialog") private dialog!: HTMLDialogElement;
 
+  /**
+   * Whether the dialog is on screen now. `open` can lag behind it: the dialog's
+   * close event (which resets it) is queued as a task after Escape closes it.
+   */
+  get showing(): boolean {
+    return this.dialog?.open ?? false;
+  }
+
   override updated(changed: Map<string, unknown>): void {
     if (!changed.has("open")) return;
     if (this.open && !this.dialog.open) this.dialog.showModal();

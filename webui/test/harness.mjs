@@ -2,15 +2,16 @@
 // (playwright-core, a persistent context in a fresh profile), a tiny static
 // server for the test page (test/.build: the real app on the fake testingd),
 // a fake clock in every page, and small helpers. Run through `npm test`.
-import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import { after, before } from "node:test";
 import http from "node:http";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { launchChromium } from "./browser.mjs";
+
+export { deepText, seeText, until } from "./dom.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), ".build");
 const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
@@ -72,9 +73,8 @@ export const maintainerInfo = {
 const types = { ".js": "text/javascript", ".html": "text/html; charset=utf-8", ".svg": "image/svg+xml" };
 
 let server;
-let context;
+let chromium;
 let base;
-const profiles = [];
 
 before(async () => {
   server = http.createServer(async (req, res) => {
@@ -93,32 +93,13 @@ before(async () => {
 });
 
 after(async () => {
-  await context?.close();
+  await chromium?.close();
   server?.close();
-  for (const p of profiles) await rm(p, { recursive: true, force: true });
 });
 
 async function browser() {
-  if (context) return context;
-  const profile = await mkdtemp(join(tmpdir(), "testingd-webui-"));
-  profiles.push(profile);
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-    locale: "en-US",
-    timezoneId: "UTC",
-    viewport: { width: 1280, height: 900 },
-  });
-  return context;
+  chromium ??= await launchChromium();
+  return chromium.context;
 }
 
 /**
@@ -143,43 +124,6 @@ export async function withPage(scenario, fn, { colorScheme = "light", viewport }
   } finally {
     await page.close();
   }
-}
-
-/** Polls fn (sync or async) until it returns a truthy value; fails after `ms`. */
-export async function until(fn, what = "condition", ms = 5000) {
-  const end = Date.now() + ms;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) assert.fail(`timed out waiting for ${typeof what === "function" ? what() : what} (last: ${last})`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-/** The text of an element in the flat tree: shadow roots included, as rendered. */
-export function deepText(locator) {
-  return locator.first().evaluate((el) => {
-    const walk = (n) => {
-      if (n.nodeType === Node.TEXT_NODE) return n.data;
-      if (n.nodeType !== Node.ELEMENT_NODE && n.nodeType !== Node.DOCUMENT_FRAGMENT_NODE) return "";
-      if (n.localName === "style" || n.localName === "script") return "";
-      if (n.localName === "slot") return [...n.assignedNodes({ flatten: true })].map(walk).join("");
-      const kids = n.shadowRoot ? n.shadowRoot.childNodes : n.childNodes;
-      return [...kids].map(walk).join("");
-    };
-    return walk(el).replace(/\s+/g, " ").trim();
-  });
-}
-
-/** Waits until the locator's (flat-tree) text contains `text`. */
-export async function seeText(locator, text, ms) {
-  let last = "";
-  await until(async () => (last = await deepText(locator)).includes(text), () => `text "${text}" (have "${last.slice(0, 300)}")`, ms);
 }
 
 /** Runs fn(window.fake, arg) in the page. */

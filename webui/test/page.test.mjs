@@ -173,6 +173,11 @@ test("usable on a phone: nothing wider than the screen", async () => {
     assert.equal(overflow, 0);
     assert.equal(await row(page, 1).getByRole("switch").isVisible(), true);
     assert.equal(await row(page, 1).getByRole("button", { name: "Remove #1" }).isVisible(), true);
+    // No column headers on a phone: "Select all" is spelled out, and cells that would
+    // only hold a dash (no assignee, no drift for a removed row) are not shown.
+    assert.equal(await page.getByText("Select all", { exact: true }).isVisible(), true);
+    assert.equal(await row(page, 2).locator(".avatar").nth(1).isVisible(), false, "no assignee: no dash");
+    assert.equal(await row(page, 4).getByText("—").first().isVisible(), false, "a removed row has no drift dash");
   }, { viewport: { width: 390, height: 844 } });
 });
 

@@ -1,14 +1,14 @@
 // Every row state of the PR table, and the plan that goes with it.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { REPO, ago, pr, ready, row, seeText, sha, status, withPage } from "./harness.mjs";
+import { REPO, ago, pr, ready, row, seeText, sha, status, until, withPage } from "./harness.mjs";
 
 const avatar = "data:image/svg+xml," + encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24"><rect width="24" height="24" fill="teal"/></svg>');
 
 const rows = [
   pr(1, { title: "Live and current", author: "alice", authorAvatar: avatar, assignee: "bob" }),
   pr(2, { title: "Not yet deployed", liveNow: false, isNew: true, action: "CHANGE_KIND_ADD" }),
-  pr(3, { title: "Failed to merge", mergeConflict: true, liveNow: false }),
+  pr(3, { title: "Failed to merge", mergeConflict: true, liveNow: false, author: "carol", authorAvatar: "data:image/png;base64,AAAA" }),
   pr(4, { title: "Removed since the deploy", inSet: false, removed: true }),
   pr(5, { title: "Merged upstream", merged: true, action: "CHANGE_KIND_REMOVE" }),
   pr(6, { title: "Closed unmerged", closed: true, action: "CHANGE_KIND_REMOVE" }),
@@ -19,6 +19,9 @@ const rows = [
   pr(11, { title: "Disable staged", pendingActive: false, action: "CHANGE_KIND_DISABLE" }),
   pr(12, { title: "Switched off", active: false, liveNow: false }),
   pr(13, { title: "Conflicts with master", mergeable: "MERGEABLE_CONFLICTING" }),
+  // As testingd sends them: GitHub is not asked about a finished PR's drift.
+  pr(14, { title: "Merged, drift not asked", merged: true, drift: -1, action: "CHANGE_KIND_REMOVE" }),
+  pr(15, { title: "Closed, drift not asked", closed: true, drift: -1, action: "CHANGE_KIND_REMOVE" }),
 ];
 
 const plan = [
@@ -53,7 +56,9 @@ test("every row state", async () => {
     // Avatars: an image, a letter tile, a dash for nobody.
     assert.equal(await attr(row(page, 1).getByRole("img", { name: "author: alice" }), "src"), avatar);
     assert.equal(await row(page, 1).getByRole("img", { name: "assignee: bob" }).textContent(), "B");
-    await seeText(row(page, 2).locator("tr-avatar").nth(1), "no assignee");
+    await seeText(row(page, 2).locator(".avatar").nth(1), "no assignee");
+    // An avatar that fails to load becomes its letter.
+    await until(async () => (await row(page, 3).getByRole("img", { name: "author: carol" }).textContent()) === "C", "letter for a broken avatar");
 
     // Drift pills.
     const drift = (n) => row(page, n).getByTestId("drift");
@@ -63,6 +68,13 @@ test("every row state", async () => {
       `https://github.com/${REPO}/compare/${sha(8)}...${sha(8, "c")}`);
     assert.equal(await drift(9).textContent(), "?");
     assert.equal(await row(page, 9).getByRole("link", { name: /Drift unknown/ }).getAttribute("href"), `https://github.com/${REPO}/commit/${sha(9)}`);
+    // A merged or closed PR's drift no longer matters: a dash, not "unknown".
+    assert.equal(await drift(14).textContent(), "—");
+    assert.match(await row(page, 14).locator('[title^="Merged: its drift no longer matters"]').first().getAttribute("title"), /pinned at 14aaaaa/);
+    assert.equal(await drift(15).textContent(), "—");
+    assert.equal(await row(page, 15).locator('[title^="Closed: its drift no longer matters"]').count(), 1);
+    assert.equal(await row(page, 14).locator(".drift a").count(), 0, "nothing to compare");
+    assert.equal(await row(page, 8).locator(".drift a").count(), 1);
     assert.equal(await drift(7).textContent(), "diverged");
     assert.match(await row(page, 7).getByRole("link", { name: /^diverged/ }).getAttribute("href"), /compare/);
 

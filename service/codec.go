@@ -18,6 +18,7 @@ import (
 // exactly as connect-go's own codecs do.
 func Codecs() []connect.HandlerOption {
 	return []connect.HandlerOption{
+		GzipOption(),
 		connect.WithCodec(newProtoCodec()),
 		connect.WithCodec(newJSONCodec("json")),
 		connect.WithCodec(newJSONCodec("json; charset=utf-8")),

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# bench.sh: the measurements behind docs/BENCHMARKS.md (`make bench`).
+#
+# Builds testingd, cmd/loadgen and cmd/benchreport, runs the `go test -bench`
+# micro-benchmarks, then benchreport, which measures the whole scenario in one run
+# against a fake GitHub with 100 ms per request and writes docs/BENCHMARKS.md.
+# Needs no network beyond the Go module cache; uses memcached when it is installed.
+# Takes several minutes; nothing in it fails on a slow figure.
+#
+# Extra arguments go to benchreport, e.g. scripts/bench.sh -o /tmp/b.md -sizes 10,50.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+echo "bench: building" >&2
+go build -o "$tmp/testingd" ./cmd/testingd
+go build -o "$tmp/loadgen" ./cmd/loadgen # not run here (benchreport shares its internal/load); built so it cannot rot
+go build -o "$tmp/benchreport" ./cmd/benchreport
+
+# The memcached benchmark needs memcached (make deps installs it); without it,
+# only that one is skipped, and the report says memcached was not found.
+skip=()
+if ! command -v memcached >/dev/null; then
+	echo "bench: memcached not installed: skipping BenchmarkMemcachedGetMulti" >&2
+	skip=(-skip 'BenchmarkMemcachedGetMulti')
+fi
+gobench=(go test -run '^$' -bench . -benchmem "${skip[@]}" ./persistence/ ./service/drift/ ./integrations/memcache/)
+echo "bench: ${gobench[*]}" >&2
+"${gobench[@]}" | tee "$tmp/gobench.txt" >&2
+
+command="./scripts/bench.sh${*:+ $*}"
+if [ -n "${MAKELEVEL:-}" ]; then
+	command="make bench (./scripts/bench.sh${*:+ $*})"
+fi
+echo "bench: benchreport" >&2
+"$tmp/benchreport" -o docs/BENCHMARKS.md -gobench "$tmp/gobench.txt" -testingd "$tmp/testingd" -command "$command" "$@"
+echo "bench: wrote docs/BENCHMARKS.md" >&2

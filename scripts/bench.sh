@@ -26,7 +26,7 @@ if ! command -v memcached >/dev/null; then
 	echo "bench: memcached not installed: skipping BenchmarkMemcachedGetMulti" >&2
 	skip=(-skip 'BenchmarkMemcachedGetMulti')
 fi
-gobench=(go test -run '^$' -bench . -benchmem "${skip[@]}" ./persistence/ ./service/drift/ ./integrations/memcache/)
+gobench=(go test -run '^$' -bench . -benchmem "${skip[@]}" ./persistence/ ./service/drift/ ./integrations/memcache/ ./service/)
 echo "bench: ${gobench[*]}" >&2
 "${gobench[@]}" | tee "$tmp/gobench.txt" >&2
 
@@ -34,6 +34,11 @@ command="./scripts/bench.sh${*:+ $*}"
 if [ -n "${MAKELEVEL:-}" ]; then
 	command="make bench (./scripts/bench.sh${*:+ $*})"
 fi
+# The web UI's figures (bundle size, navigation to the table in headless Chromium)
+# come from its own script, which writes docs/ui-benchmarks.md; benchreport includes it.
+echo "bench: npm run bench --prefix webui" >&2
+npm run bench --prefix webui >&2
+
 echo "bench: benchreport" >&2
-"$tmp/benchreport" -o docs/BENCHMARKS.md -gobench "$tmp/gobench.txt" -testingd "$tmp/testingd" -command "$command" "$@"
+"$tmp/benchreport" -o docs/BENCHMARKS.md -gobench "$tmp/gobench.txt" -include docs/ui-benchmarks.md -testingd "$tmp/testingd" -command "$command" "$@"
 echo "bench: wrote docs/BENCHMARKS.md" >&2

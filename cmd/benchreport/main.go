@@ -41,6 +41,7 @@ import (
 type config struct {
 	out        string
 	gobench    string
+	include    string
 	testingd   string
 	memcached  string // "auto", "off" or a path
 	sizes      []int
@@ -97,6 +98,7 @@ func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("benchreport", flag.ContinueOnError)
 	fs.StringVar(&cfg.out, "o", "docs/BENCHMARKS.md", "write the report to this `file` too (\"\" = stdout only)")
 	fs.StringVar(&cfg.gobench, "gobench", "", "`file` holding `go test -bench` output to include")
+	fs.StringVar(&cfg.include, "include", "", "Markdown `file` (a section made by another measurement, e.g. docs/ui-benchmarks.md) to include as it is")
 	fs.StringVar(&cfg.testingd, "testingd", "", "testingd `binary` to load as a child process too (\"\" = skip)")
 	fs.StringVar(&cfg.memcached, "memcached", "auto", "shared cache: auto (a memcached child when memcached is installed, else in-process), off (in-process), or the memcached `binary`")
 	sizes := fs.String("sizes", "10,50,200", "tracked set sizes (50 must be one of them)")
@@ -311,6 +313,13 @@ func run(ctx context.Context, cfg config) (*report, error) {
 			return nil, err
 		}
 		rep.gobench = string(data)
+	}
+	if cfg.include != "" {
+		data, err := os.ReadFile(cfg.include)
+		if err != nil {
+			return nil, err
+		}
+		rep.include = string(data)
 	}
 	rep.took, rep.waited, rep.notQuiet, rep.retried = time.Since(started), b.waited, b.notQuiet, b.retried
 	return rep, ctx.Err()

@@ -25,6 +25,7 @@ type report struct {
 	warm     warmResult
 	binary   binaryResult
 	gobench  string
+	include  string // a section measured by another program, pasted as it is
 }
 
 var fd = load.FormatDuration
@@ -202,10 +203,20 @@ func (r *report) markdown() string {
 	r.warmSection(p)
 	r.binarySection(p)
 
-	if r.gobench != "" {
-		p("## Micro-benchmarks")
+	if r.include != "" {
+		b.WriteString(strings.TrimRight(r.include, "\n"))
 		p("")
-		p("`go test -run '^$' -bench . -benchmem ./persistence/ ./service/drift/ ./integrations/memcache/`, run by `scripts/bench.sh` just before benchreport:")
+		p("")
+	}
+
+	if r.gobench != "" {
+		p("## Micro-benchmarks, writes and live status")
+		p("")
+		p("`go test -run '^$' -bench . -benchmem ./persistence/ ./service/drift/ ./integrations/memcache/ ./service/`, run by `scripts/bench.sh` just before benchreport.")
+		p("In `./service/`, each over real HTTP with the generated client, a real memcached and the state file and audit trail fsynced on a real disk:")
+		p("`BenchmarkWrite/StagePRs` and `BenchmarkWrite/RemovePRs` are one write RPC end to end (flock, re-read, temp file + fsync + rename, audit append + fsync, the new status in the answer; goal: p50/p99 reported);")
+		p("`BenchmarkAddPRs20` adds 20 PRs while GitHub takes 100 ms per request (goal: about one round trip, not twenty);")
+		p("`BenchmarkWatchPushDelay` is the delay from a write to a watcher receiving the new status (goal: p99 < 100 ms). The `p50-ms`/`p99-ms` columns are those percentiles in milliseconds.")
 		p("")
 		p("```")
 		b.WriteString(strings.TrimRight(r.gobench, "\n"))

@@ -108,6 +108,7 @@ type Server struct {
 	counts      map[string]int
 	notModified int
 	inFlight    int
+	records     int // bumped by ResetRecords: requests from before it are not written back
 	maxInFlight int
 }
 
@@ -364,6 +365,7 @@ func (s *Server) ResetRecords() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = nil
+	s.records++
 	s.counts = make(map[string]int)
 	s.notModified = 0
 	s.maxInFlight = s.inFlight
@@ -421,7 +423,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	rt, known := s.parseRoute(r.URL.Path)
 
 	s.mu.Lock()
-	idx := len(s.requests)
+	idx, records := len(s.requests), s.records
 	s.requests = append(s.requests, Request{
 		Method:        r.Method,
 		Path:          r.URL.Path,
@@ -439,12 +441,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	status := s.answer(w, r, rt, known, latency, hang)
 
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.inFlight--
+	if records != s.records {
+		return // ResetRecords ran while this request was served: its record is gone
+	}
 	s.requests[idx].Status = status
 	if status == http.StatusNotModified {
 		s.notModified++
 	}
-	s.mu.Unlock()
 }
 
 // answer serves one request and returns the status written (0 for none).

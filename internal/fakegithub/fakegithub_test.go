@@ -436,3 +436,34 @@ func TestRecords(t *testing.T) {
 		t.Error("ResetRecords left records")
 	}
 }
+
+func TestResetRecordsDuringARequest(t *testing.T) {
+	t.Parallel()
+	s := fakegithub.New(t)
+	s.SetLatency(200 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := s.Client().Get(s.URL + "/repos/internetarchive/openlibrary/pulls/1")
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	for s.Count("pull") == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	s.ResetRecords()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The fake still answers and records: it neither panicked nor kept its lock.
+	s.SetLatency(0)
+	resp, err := s.Client().Get(s.URL + "/repos/internetarchive/openlibrary/pulls/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := len(s.Requests()); got != 1 {
+		t.Errorf("%d requests recorded after the reset; want 1", got)
+	}
+}

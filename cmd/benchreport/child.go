@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/internetarchive/testingd/internal/testmemcached"
 )
 
 // child is a server benchreport started (memcached, testingd). It is stopped by its own
@@ -100,7 +100,7 @@ func startMemcached(bin string) (*child, string, error) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		pid, err := statsPID(addr)
+		pid, err := testmemcached.StatsPID(addr)
 		if err == nil && pid == c.cmd.Process.Pid {
 			return c, addr, nil
 		}
@@ -113,33 +113,6 @@ func startMemcached(bin string) (*child, string, error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// statsPID asks the memcached at addr for its pid.
-func statsPID(addr string) (int, error) {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(time.Second))
-	if _, err := conn.Write([]byte("stats\r\n")); err != nil {
-		return 0, err
-	}
-	sc := bufio.NewScanner(conn)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "END" {
-			break
-		}
-		if v, ok := strings.CutPrefix(line, "STAT pid "); ok {
-			return strconv.Atoi(strings.TrimSpace(v))
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, errors.New("no pid in stats reply")
 }
 
 // memcachedVersion is `memcached -V`, or "" when it cannot be run.

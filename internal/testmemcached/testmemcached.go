@@ -162,7 +162,7 @@ func (p *process) waitReady(port int) error {
 			return fmt.Errorf("memcached exited during start (%v): %s", p.cmd.ProcessState, strings.TrimSpace(p.stderr.String()))
 		default:
 		}
-		pid, err := statsPID(addr)
+		pid, err := StatsPID(addr)
 		if err == nil {
 			if pid != p.cmd.Process.Pid {
 				return fmt.Errorf("port %d answered by memcached pid %d, not ours (%d)", port, pid, p.cmd.Process.Pid)
@@ -185,8 +185,8 @@ func (p *process) kill() {
 	<-p.exited
 }
 
-// statsPID asks the memcached at addr for its pid.
-func statsPID(addr string) (int, error) {
+// StatsPID asks the memcached at addr for its pid.
+func StatsPID(addr string) (int, error) {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return 0, err

@@ -514,26 +514,34 @@ func (s *State) value() value {
 	if keys == nil {
 		keys = defaultTopKeys
 	}
-	obj := make([]member, 0, len(keys)+len(topKeys))
-	var seen [len(topKeys)]bool
-	extra := s.extra
-	for _, k := range keys {
-		if i, v, isDefault := s.known(k); i >= 0 {
+	// testingd's own key disappears once empty, even from a file that had it.
+	drop := func(key string, isDefault bool) bool { return key == keyRemoved && isDefault }
+	return orderedObject(keys, s.extra, topKeys[:], s.known, drop)
+}
+
+// orderedObject lays out an object as the legacy writer would: the keys in the order
+// they were read (known ones with their current values, unknown ones as read), then the
+// known keys that were absent, in canonical order, only when they hold something other
+// than their default. drop leaves out a present key.
+func orderedObject(read []string, extra []member, canonical []string, known func(string) (int, value, bool), drop func(key string, isDefault bool) bool) value {
+	obj := make([]member, 0, len(read)+len(canonical))
+	seen := make([]bool, len(canonical))
+	for _, k := range read {
+		if i, v, isDefault := known(k); i >= 0 {
 			seen[i] = true
-			if k == keyRemoved && isDefault {
-				continue // testingd's own key disappears once empty
+			if drop == nil || !drop(k, isDefault) {
+				obj = append(obj, member{k, v})
 			}
-			obj = append(obj, member{k, v})
 		} else if len(extra) > 0 {
 			obj = append(obj, extra[0])
 			extra = extra[1:]
 		}
 	}
-	for i, k := range topKeys {
+	for i, k := range canonical {
 		if seen[i] {
 			continue
 		}
-		if _, v, isDefault := s.known(k); !isDefault {
+		if _, v, isDefault := known(k); !isDefault {
 			obj = append(obj, member{k, v})
 		}
 	}
@@ -590,34 +598,15 @@ func deployedValue(entries []DeployedEntry) value {
 }
 
 func (p *PR) value() value {
-	obj := make([]member, 0, len(prKeys)+len(p.extra))
 	if p.keys == nil {
+		obj := make([]member, 0, len(prKeys)+len(p.extra))
 		for _, k := range prKeys {
 			_, v, _ := p.known(k)
 			obj = append(obj, member{k, v})
 		}
 		return value{kind: kindObject, obj: append(obj, p.extra...)}
 	}
-	var seen [len(prKeys)]bool
-	extra := p.extra
-	for _, k := range p.keys {
-		if i, v, _ := p.known(k); i >= 0 {
-			seen[i] = true
-			obj = append(obj, member{k, v})
-		} else if len(extra) > 0 {
-			obj = append(obj, extra[0])
-			extra = extra[1:]
-		}
-	}
-	for i, k := range prKeys {
-		if seen[i] {
-			continue
-		}
-		if _, v, isDefault := p.known(k); !isDefault {
-			obj = append(obj, member{k, v})
-		}
-	}
-	return value{kind: kindObject, obj: obj}
+	return orderedObject(p.keys, p.extra, prKeys[:], p.known, nil)
 }
 
 // known returns the index in prKeys of a known PR key (-1 for an unknown one), its

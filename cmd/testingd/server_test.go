@@ -345,7 +345,7 @@ func TestHTTPRoutes(t *testing.T) {
 				{"healthz POST", "POST", bp.base + "healthz", 405, "", ""},
 				{"metrics", "GET", bp.base + "metrics", 200, "go_goroutines", "text/plain"},
 				{"process metrics", "GET", bp.base + "metrics", 200, "process_start_time_seconds", ""},
-				{"web UI", "GET", bp.base, 200, "the web UI arrives in a later issue", "text/html; charset=utf-8"},
+				{"web UI", "GET", bp.base, 200, "assets/app-", "text/html; charset=utf-8"},
 				{"web UI route", "GET", bp.base + "prs/123", 200, "<!doctype html>", "text/html; charset=utf-8"},
 				{"missing asset", "GET", bp.base + "missing.js", 404, "", ""},
 			}

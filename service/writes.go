@@ -128,10 +128,11 @@ func (s *Server) AddPRs(ctx context.Context, req *connect.Request[testingv1.AddP
 
 	// Look up only what is not in the set already (read without the lock; the write
 	// below decides again under it).
-	if _, _, err := s.store.Create(ctx); err != nil {
-		return nil, s.connectError(ctx, err)
-	}
 	snap, err := s.store.Load(ctx)
+	if errors.Is(err, persistence.ErrNotExist) {
+		// As legacy "add" does: the first add creates the file (taking the lock only then).
+		snap, _, err = s.store.Create(ctx)
+	}
 	if err != nil {
 		return nil, s.connectError(ctx, err)
 	}

@@ -78,6 +78,16 @@ type Stats struct {
 	Errors int64
 }
 
+// Budget returns what GitHub last said about the rate limit and when it last answered.
+// A window whose reset time has passed is reported as full again.
+func (c *Client) Budget() Budget {
+	b := c.tr.currentBudget()
+	if b.Known && !b.Reset.IsZero() && c.tr.now().After(b.Reset) {
+		b.Remaining = b.Limit
+	}
+	return b
+}
+
 // Stats returns the counters since the client was created.
 func (c *Client) Stats() Stats {
 	return Stats{

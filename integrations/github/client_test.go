@@ -129,6 +129,7 @@ var fixturePull = github.Pull{
 	Assignee:       "assignee",
 	AssigneeAvatar: "https://avatars.githubusercontent.com/u/2?v=4",
 	Mergeable:      ptr(true),
+	MergeableState: "clean",
 }
 
 // The fixture served as is, through the real client.
@@ -180,27 +181,27 @@ func TestGetPullMapping(t *testing.T) {
 		{
 			name: "open, assigned, mergeable",
 			spec: fakegithub.PullSpec{Number: 1, Title: "Fix it", Head: sha, Author: "alice", Assignee: "bob", Mergeable: ptr(true)},
-			want: github.Pull{Number: 1, State: "open", Title: "Fix it", HeadSHA: sha, Author: "alice", Assignee: "bob", Mergeable: ptr(true)},
+			want: github.Pull{Number: 1, State: "open", Title: "Fix it", HeadSHA: sha, Author: "alice", Assignee: "bob", Mergeable: ptr(true), MergeableState: "clean"},
 		},
 		{
 			name: "unassigned, mergeability not computed yet",
 			spec: fakegithub.PullSpec{Number: 2, Title: "t", Head: sha, Author: "alice"},
-			want: github.Pull{Number: 2, State: "open", Title: "t", HeadSHA: sha, Author: "alice"},
+			want: github.Pull{Number: 2, State: "open", Title: "t", HeadSHA: sha, Author: "alice", MergeableState: "unknown"},
 		},
 		{
 			name: "conflicting",
 			spec: fakegithub.PullSpec{Number: 3, Head: sha, Author: "alice", Mergeable: ptr(false)},
-			want: github.Pull{Number: 3, State: "open", HeadSHA: sha, Author: "alice", Mergeable: ptr(false)},
+			want: github.Pull{Number: 3, State: "open", HeadSHA: sha, Author: "alice", Mergeable: ptr(false), MergeableState: "dirty"},
 		},
 		{
 			name: "merged",
 			spec: fakegithub.PullSpec{Number: 4, Head: sha, Author: "alice", Merged: true},
-			want: github.Pull{Number: 4, State: "closed", HeadSHA: sha, Author: "alice", Merged: true},
+			want: github.Pull{Number: 4, State: "closed", HeadSHA: sha, Author: "alice", Merged: true, MergeableState: "unknown"},
 		},
 		{
 			name: "closed without merging",
 			spec: fakegithub.PullSpec{Number: 5, Head: sha, Author: "alice", State: "closed"},
-			want: github.Pull{Number: 5, State: "closed", HeadSHA: sha, Author: "alice"},
+			want: github.Pull{Number: 5, State: "closed", HeadSHA: sha, Author: "alice", MergeableState: "unknown"},
 		},
 	}
 	for _, tt := range tests {
@@ -1027,5 +1028,39 @@ func BenchmarkListOpenPulls(b *testing.B) {
 			s := c.Stats()
 			b.ReportMetric(float64(s.Requests-s.NotModified)/float64(b.N), "charged-requests/op")
 		})
+	}
+}
+
+// The budget is read from every answer, 304s included, and a 304 does not spend it.
+func TestBudget(t *testing.T) {
+	t.Parallel()
+	fake := fakegithub.New(t, fakegithub.WithPulls(fakegithub.PullSpec{Number: 1}, fakegithub.PullSpec{Number: 2}))
+	fake.SetQuota(100)
+	c, _ := newClient(t, fake, nil)
+	ctx := t.Context()
+	if b := c.Budget(); b.Known || !b.LastContact.IsZero() {
+		t.Fatalf("before any request: %+v; want nothing known", b)
+	}
+	start := time.Now()
+	for _, n := range []int{1, 2, 1} { // the second GetPull(1) is answered 304
+		if _, err := c.GetPull(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := c.Budget()
+	if !b.Known || b.Limit != 100 || b.Remaining != 98 {
+		t.Errorf("after 2 counted requests and a 304: known %v, %d of %d left; want 98 of 100", b.Known, b.Remaining, b.Limit)
+	}
+	if b.Reset.Before(start) || b.LastContact.Before(start) {
+		t.Errorf("reset %v, last contact %v; want both after %v", b.Reset, b.LastContact, start)
+	}
+	// A failure is no contact, but its headers still say what is left.
+	contact := b.LastContact
+	fake.FailNext(1, http.StatusBadGateway)
+	if _, err := c.GetPull(ctx, 2); err == nil {
+		t.Fatal("GetPull succeeded through a 502")
+	}
+	if b := c.Budget(); !b.LastContact.Equal(contact) {
+		t.Errorf("a 502 moved the last contact from %v to %v", contact, b.LastContact)
 	}
 }

@@ -22,6 +22,8 @@ type wirePull struct {
 	ClosedAt  *time.Time `json:"closed_at"`
 	UpdatedAt *time.Time `json:"updated_at"`
 	Mergeable *bool      `json:"mergeable"` // absent from the listing; null until computed
+	// MergeableState is absent from the listing; "unknown" until computed.
+	MergeableState string `json:"mergeable_state"`
 }
 
 type wireHead struct {
@@ -72,6 +74,8 @@ func pullFrom(w *wirePull) (Pull, error) {
 		ClosedAt:  timeOf(w.ClosedAt),
 		UpdatedAt: timeOf(w.UpdatedAt),
 		Mergeable: w.Mergeable,
+
+		MergeableState: w.MergeableState,
 	}
 	if w.User != nil {
 		p.Author, p.AuthorAvatar = w.User.Login, w.User.AvatarURL

@@ -3,11 +3,14 @@ package github
 import (
 	"bytes"
 	"container/list"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Limits of the conditional-request cache. GitHub's pull objects are large (a listing
@@ -25,10 +28,22 @@ const (
 // because go-github treats any 304 as an error. GitHub does not count a 304 against the
 // primary rate limit, so an unchanged listing or pull costs nothing.
 //
+// The cache is kept per token: a key starts with a fingerprint of the token the request
+// carried, because GitHub answers a conditional request with 304 for free only to the
+// credential that got the ETag, and a body one token may read is not another's to reuse.
+//
+// It also reads X-RateLimit-* from every response (304s included), so the service
+// knows its remaining budget before it runs out rather than when it has.
+//
 // Concurrent identical requests are not collapsed here; callers use singleflight.
 type transport struct {
-	base  http.RoundTripper
-	token string
+	base     http.RoundTripper
+	token    string
+	tokenTag string // fingerprint of token, the first part of every cache key
+	now      func() time.Time
+
+	budgetMu sync.Mutex
+	budget   Budget
 
 	requests    atomic.Int64
 	notModified atomic.Int64
@@ -55,6 +70,8 @@ func newTransport(base http.RoundTripper, token string) *transport {
 	return &transport{
 		base:       base,
 		token:      token,
+		tokenTag:   tokenTag(token),
+		now:        time.Now,
 		entries:    make(map[string]*list.Element),
 		lru:        list.New(),
 		maxEntries: defaultMaxEntries,
@@ -70,7 +87,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	cacheable := req.Method == http.MethodGet && req.Header.Get("If-None-Match") == ""
-	key := req.URL.String()
+	key := t.tokenTag + " " + req.URL.String()
 	var cached *cacheEntry
 	if cacheable {
 		cached = t.lookup(key)
@@ -81,6 +98,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	t.requests.Add(1)
 	resp, err := t.base.RoundTrip(req)
+	if err == nil {
+		t.observe(resp)
+	}
 	if err != nil || !cacheable {
 		return resp, err
 	}
@@ -190,4 +210,72 @@ func (t *transport) len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.lru.Len()
+}
+
+// tokenTag fingerprints a token for cache keys (never the token itself, so a heap dump
+// or a debug print of the cache shows no credential).
+func tokenTag(token string) string {
+	if token == "" {
+		return "anonymous"
+	}
+	sum := sha256.Sum256([]byte(token))
+	return "token:" + hex.EncodeToString(sum[:8])
+}
+
+// Budget is what GitHub last said about the rate limit of our credential (the "core"
+// resource, which pulls and compares use), and when it last answered us.
+type Budget struct {
+	// Known: some response carried X-RateLimit-* headers.
+	Known     bool
+	Limit     int       // requests per window (60 anonymous, 5,000 with a token)
+	Remaining int       // left in the current window
+	Reset     time.Time // when the window resets
+	// ObservedAt is when those headers were read.
+	ObservedAt time.Time
+	// LastContact is when GitHub last answered a request successfully (2xx or 304).
+	LastContact time.Time
+}
+
+// observe reads the rate-limit headers and the success of one response. Responses
+// arrive out of order, so within one window the lowest Remaining wins; a later Reset
+// starts a new window.
+func (t *transport) observe(resp *http.Response) {
+	now := t.now()
+	h := resp.Header
+	ok := resp.StatusCode/100 == 2 || resp.StatusCode == http.StatusNotModified
+	res := h.Get("X-RateLimit-Resource")
+	limit, errL := strconv.Atoi(h.Get("X-RateLimit-Limit"))
+	remaining, errR := strconv.Atoi(h.Get("X-RateLimit-Remaining"))
+	resetUnix, errT := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64)
+	headers := (res == "" || res == "core") && errL == nil && errR == nil && errT == nil &&
+		limit >= 0 && remaining >= 0 && remaining <= limit && resetUnix > 0
+	if !ok && !headers {
+		return
+	}
+	t.budgetMu.Lock()
+	defer t.budgetMu.Unlock()
+	b := &t.budget
+	if ok {
+		b.LastContact = now
+	}
+	if !headers {
+		return
+	}
+	reset := time.Unix(resetUnix, 0)
+	switch {
+	case !b.Known, reset.After(b.Reset), limit != b.Limit:
+		b.Limit, b.Remaining, b.Reset = limit, remaining, reset
+	case reset.Equal(b.Reset):
+		b.Remaining = min(b.Remaining, remaining)
+	default:
+		return // an answer from an older window, overtaken
+	}
+	b.Known, b.ObservedAt = true, now
+}
+
+// currentBudget returns what is known of the budget.
+func (t *transport) currentBudget() Budget {
+	t.budgetMu.Lock()
+	defer t.budgetMu.Unlock()
+	return t.budget
 }

@@ -127,3 +127,56 @@ func TestTransportLeavesRequestAlone(t *testing.T) {
 		t.Errorf("the caller's request was modified: %v", req.Header)
 	}
 }
+
+// Conditional-request entries belong to the token that got them.
+func TestTransportCachePerToken(t *testing.T) {
+	t.Parallel()
+	srv, _ := etagServer(t, 10)
+	tr := newTransport(nil, "token-a")
+	get(t, &http.Client{Transport: tr}, srv.URL+"/a")
+	if tr.lookup(tokenTag("token-a")+" "+srv.URL+"/a") == nil {
+		t.Fatal("the answer was not remembered for its token")
+	}
+	if tr.lookup(tokenTag("token-b")+" "+srv.URL+"/a") != nil || tr.lookup(tokenTag("")+" "+srv.URL+"/a") != nil {
+		t.Error("another token (or none) finds token-a's entry")
+	}
+	if tag := tokenTag("token-a"); strings.Contains(tag, "token-a") || tag == tokenTag("token-b") {
+		t.Errorf("tokenTag = %q: must hide the token and tell tokens apart", tag)
+	}
+}
+
+// Rate-limit headers from answers of an older window, or of another resource, do not
+// overwrite the current figure.
+func TestTransportObserveBudget(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(nil, "")
+	resp := func(status int, remaining, reset int64, resource string) *http.Response {
+		h := http.Header{}
+		h.Set("X-RateLimit-Limit", "5000")
+		h.Set("X-RateLimit-Remaining", strconv.FormatInt(remaining, 10))
+		h.Set("X-RateLimit-Reset", strconv.FormatInt(reset, 10))
+		if resource != "" {
+			h.Set("X-RateLimit-Resource", resource)
+		}
+		return &http.Response{StatusCode: status, Header: h}
+	}
+	steps := []struct {
+		name          string
+		resp          *http.Response
+		wantRemaining int
+	}{
+		{"first", resp(200, 4000, 2000, "core"), 4000},
+		{"lower in the same window", resp(200, 3990, 2000, "core"), 3990},
+		{"late answer, same window", resp(200, 3995, 2000, ""), 3990},
+		{"another resource", resp(200, 10, 2000, "search"), 3990},
+		{"older window", resp(200, 1, 1000, "core"), 3990},
+		{"new window", resp(304, 4999, 5600, "core"), 4999},
+		{"a rate-limit 403 still counts", resp(403, 0, 5600, "core"), 0},
+	}
+	for _, s := range steps {
+		tr.observe(s.resp)
+		if got := tr.currentBudget().Remaining; got != s.wantRemaining {
+			t.Errorf("%s: remaining %d; want %d", s.name, got, s.wantRemaining)
+		}
+	}
+}

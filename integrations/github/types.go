@@ -26,6 +26,9 @@ type Pull struct {
 	// Mergeable is GitHub's lazily computed mergeability: nil when GitHub has not
 	// computed it yet, and always nil in the open-PR listing, which does not carry it.
 	Mergeable *bool
+	// MergeableState is GitHub's word for it ("clean", "dirty" = conflicts, "blocked",
+	// "behind", "unstable", "draft", "unknown" while computing); "" in the listing.
+	MergeableState string
 }
 
 // Closed reports whether the PR was closed without being merged.

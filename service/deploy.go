@@ -46,6 +46,8 @@ func (s *Server) Deploy(ctx context.Context, req *connect.Request[testingv1.Depl
 	if err != nil {
 		return nil, s.connectError(ctx, err)
 	}
+	// A lost webhook must not make the deploy ship a PR merged a minute ago.
+	s.checkBeforeDeploy(ctx, targets(snap.State))
 	facts := s.drift.Resolve(ctx, targets(snap.State)).PRs
 
 	if req.Msg.DryRun {

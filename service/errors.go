@@ -11,6 +11,7 @@ import (
 	"github.com/internetarchive/testingd/integrations/github"
 	"github.com/internetarchive/testingd/integrations/jenkins"
 	"github.com/internetarchive/testingd/persistence"
+	"github.com/internetarchive/testingd/service/drift"
 )
 
 var (
@@ -77,7 +78,10 @@ func driftError(res driftResultErr) string {
 		return ""
 	}
 	var limited *github.RateLimitError
+	var low *drift.BudgetError
 	switch {
+	case errors.As(res.err, &low):
+		return low.Error()
 	case errors.As(res.err, &limited):
 		return "GitHub rate limit reached" + resetSuffix(limited) + "; showing the last known drift"
 	case errors.Is(res.err, github.ErrNotFound):

@@ -259,7 +259,10 @@ func applyFacts(row *testingv1.PullRequest, f drift.Facts) {
 	row.Merged = f.Merged
 	row.Closed = f.Closed
 	row.DriftResolvedAt = timestamp(f.ResolvedAt, !f.ResolvedAt.IsZero())
+	row.MergeableState = f.MergeableState
 	switch {
+	case f.Mergeable == nil && f.MergeableState != "":
+		row.Mergeable = testingv1.Mergeable_MERGEABLE_UNKNOWN // asked; GitHub is computing it
 	case f.Mergeable == nil:
 		row.Mergeable = testingv1.Mergeable_MERGEABLE_UNSPECIFIED
 	case *f.Mergeable:

@@ -28,6 +28,14 @@ type Drift interface {
 	Refresh(ctx context.Context, targets []drift.Target) drift.Result
 	Evict(ctx context.Context, numbers []int)
 	Learn(ctx context.Context, pulls []github.Pull)
+	// Apply takes a webhook's facts of one PR of the set.
+	Apply(ctx context.Context, t drift.Target, p github.Pull) bool
+	// Reconcile asks GitHub about every target again (conditional requests).
+	Reconcile(ctx context.Context, targets []drift.Target, force bool) drift.ReconcileResult
+	SetTTL(d time.Duration)
+	TTL() time.Duration
+	// LowBudget is the budget when it is down to the reserve, else nil.
+	LowBudget() *drift.BudgetError
 }
 
 // GitHub looks up single pull requests (implemented by *github.Client); AddPRs and
@@ -83,6 +91,19 @@ type Options struct {
 	// HeartbeatInterval is how long a WatchStatus stream stays silent before a
 	// heartbeat; default 15s.
 	HeartbeatInterval time.Duration
+
+	// GitHubBudget reports the GitHub client's rate-limit budget and last contact
+	// (implemented by (*github.Client).Budget); nil = unknown.
+	GitHubBudget func() github.Budget
+	// WebhookSecret turns on the webhook receiver (WebhookHandler); empty = off.
+	WebhookSecret []byte
+	// ReconcileInterval is how often Run asks GitHub about every PR of the set
+	// (default 5m; negative = never). While webhooks arrive it is also how long facts
+	// stay fresh.
+	ReconcileInterval time.Duration
+	// DriftTTL is the freshness of facts when webhooks do not arrive (the resolver's
+	// own TTL, restored when they stop); 0 = leave the resolver's TTL alone.
+	DriftTTL time.Duration
 }
 
 // Server implements testingv1connect.TestingServiceHandler.
@@ -106,7 +127,9 @@ type Server struct {
 	started    time.Time
 	logger     *slog.Logger
 	now        func() time.Time
-	watch      *hub // WatchStatus streams (watch.go)
+	watch      *hub       // WatchStatus streams (watch.go)
+	webhooks   *webhooks  // the webhook receiver (webhook.go); nil = off
+	gh         githubSync // standing with GitHub (github.go)
 }
 
 var _ testingv1connect.TestingServiceHandler = (*Server)(nil)
@@ -144,6 +167,11 @@ func New(opts Options) *Server {
 		logger:     logger,
 		now:        now,
 	}
+	if len(opts.WebhookSecret) > 0 {
+		s.webhooks = &webhooks{secret: opts.WebhookSecret, queue: make(chan github.Webhook, webhookQueue)}
+	}
+	s.gh = githubSync{budget: opts.GitHubBudget, interval: cmp.Or(opts.ReconcileInterval, defaultReconcileInterval), driftTTL: opts.DriftTTL}
+	s.gh.liveTTL = max(s.gh.driftTTL, s.gh.interval)
 	s.runs = newRefresher(runsTTL, failedRunsTTL, runsTimeout, now, logger.With("component", "jenkins"), opts.Jenkins.Runs)
 	s.runs.onChange = s.Notify // a new Jenkins run status reaches watchers
 	s.watch = newHub(s.status, opts.WatchPollInterval, opts.HeartbeatInterval, logger.With("component", "watch"))

@@ -135,6 +135,7 @@ func (s *Server) buildStatus(snap persistence.Snapshot, res drift.Result, runs [
 		GithubRepo:         s.repo,
 		JenkinsUrl:         s.jenkinsURL,
 		MergeConflicts:     merge,
+		Github:             s.githubStatus(),
 	}
 }
 

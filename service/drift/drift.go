@@ -68,6 +68,22 @@ type Options struct {
 	// stored new facts or failures, so the service can push fresh status to watchers. It may
 	// be called when nothing a reader sees changed; watchers should compare.
 	OnUpdate func()
+	// Budget reports GitHub's rate-limit budget (implemented by (*github.Client).Budget);
+	// nil = unknown, never low.
+	Budget func() github.Budget
+	// Reserve is the part of the budget kept for people: at or below it (or a fifth of the
+	// limit, whichever is smaller), no background refresh, reconcile or mergeability
+	// question is sent and cached facts are served marked stale. Reads that have nothing
+	// to show still ask. Default 100; negative = no reserve.
+	Reserve int
+	// Mergeability makes the resolver ask GetPull for open PRs whose mergeability is
+	// not known (the listing does not carry it), and again after MergeableRetry, doubling,
+	// while GitHub answers "not computed yet". Off by default.
+	Mergeability bool
+	// MergeableRetry is the first re-ask delay (default 3s); MergeableAsks bounds the
+	// questions per head (default 5).
+	MergeableRetry time.Duration
+	MergeableAsks  int
 }
 
 // Target is one row of the set: a PR number and the commit it is pinned to (a full or
@@ -88,6 +104,9 @@ type Facts struct {
 	HeadSHA                  string
 	Merged, Closed           bool  // Closed = closed without merging
 	Mergeable                *bool // nil = unknown (always for a PR only seen in the open listing)
+	// MergeableState is GitHub's word ("clean", "dirty", "blocked", "behind", "unstable",
+	// "draft", "unknown" while computing); "" when never asked.
+	MergeableState string
 	// Drift is how many commits the head is ahead of the pin: 0 when the pin is the head
 	// (or a prefix of it), -1 when unknown, including for an empty pin.
 	//
@@ -140,6 +159,9 @@ var (
 
 const (
 	defaultTTL            = 60 * time.Second
+	defaultReserve        = 100
+	defaultMergeableRetry = 3 * time.Second
+	defaultMergeableAsks  = 5
 	defaultConcurrency    = 100
 	defaultRefreshTimeout = 30 * time.Second
 	// factsExpiry is how long per-PR facts live in L2: far beyond the TTL, so that an
@@ -156,7 +178,12 @@ const (
 type Resolver struct {
 	gh             GitHub
 	cache          Cache
-	ttl            time.Duration
+	ttl            atomic.Int64 // time.Duration; SetTTL changes it
+	budget         func() github.Budget
+	reserve        int
+	mergeability   bool
+	mergeRetry     time.Duration
+	mergeAsks      int
 	retry          time.Duration // how soon a failure for want of GitHub is retried
 	refreshTimeout time.Duration
 	log            *slog.Logger
@@ -173,10 +200,11 @@ type Resolver struct {
 	mu          sync.RWMutex
 	pulls       map[int]*pullEntry
 	compares    map[cmpKey]cmpEntry
-	listing     *listing  // the last open-PR listing: facts for PRs added later, for free
-	evictAllSeq uint64    // fetches started before this Evict(all) are dropped
-	evictAllAt  time.Time // L2 entries fetched before this are ignored
-	listFloor   uint64    // a listing started before the last Evict is not kept
+	pendingCmp  map[cmpKey]bool // comparisons Apply started: reads do not wait for them
+	listing     *listing        // the last open-PR listing: facts for PRs added later, for free
+	evictAllSeq uint64          // fetches started before this Evict(all) are dropped
+	evictAllAt  time.Time       // L2 entries fetched before this are ignored
+	listFloor   uint64          // a listing started before the last Evict is not kept
 }
 
 // pullEntry is L1's knowledge of one PR. Guarded by Resolver.mu.
@@ -188,6 +216,9 @@ type pullEntry struct {
 	flight   *flight   // the refresh of this PR in progress, if any
 	evictSeq uint64    // fetches started before this Evict are dropped
 	evictAt  time.Time // L2 entries fetched before this are ignored
+	// mergeHead is the head whose mergeability is being asked about (a timer or a
+	// request is pending); "" when none.
+	mergeHead string
 }
 
 type cmpKey struct{ pin, head string }
@@ -218,6 +249,15 @@ func New(gh GitHub, cache Cache, opts Options) *Resolver {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Reserve == 0 {
+		opts.Reserve = defaultReserve
+	}
+	if opts.MergeableRetry <= 0 {
+		opts.MergeableRetry = defaultMergeableRetry
+	}
+	if opts.MergeableAsks <= 0 {
+		opts.MergeableAsks = defaultMergeableAsks
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -225,10 +265,14 @@ func New(gh GitHub, cache Cache, opts Options) *Resolver {
 	if cache == nil {
 		cache = noCache{}
 	}
-	return &Resolver{
+	r := &Resolver{
 		gh:             gh,
 		cache:          cache,
-		ttl:            opts.TTL,
+		budget:         opts.Budget,
+		reserve:        opts.Reserve,
+		mergeability:   opts.Mergeability,
+		mergeRetry:     opts.MergeableRetry,
+		mergeAsks:      opts.MergeableAsks,
 		retry:          min(max(opts.TTL/4, time.Second), 15*time.Second),
 		refreshTimeout: opts.RefreshTimeout,
 		log:            logger.With("component", "drift"),
@@ -238,8 +282,25 @@ func New(gh GitHub, cache Cache, opts Options) *Resolver {
 		sem:            make(chan struct{}, opts.Concurrency),
 		pulls:          make(map[int]*pullEntry),
 		compares:       make(map[cmpKey]cmpEntry),
+		pendingCmp:     make(map[cmpKey]bool),
+	}
+	r.ttl.Store(int64(opts.TTL))
+	return r
+}
+
+// SetTTL changes how long facts are fresh. The service lengthens it while webhooks
+// arrive (they bring every change at once, and the reconcile loop covers lost ones)
+// and shortens it back when they stop. d <= 0 is ignored.
+func (r *Resolver) SetTTL(d time.Duration) {
+	if d > 0 {
+		r.ttl.Store(int64(d))
 	}
 }
+
+// TTL returns how long facts are fresh now.
+func (r *Resolver) TTL() time.Duration { return r.freshFor() }
+
+func (r *Resolver) freshFor() time.Duration { return time.Duration(r.ttl.Load()) }
 
 // Resolve answers for targets from what is known, without waiting for GitHub when
 // anything is known. Fresh facts are returned as they are; stale ones are returned marked
@@ -310,11 +371,17 @@ func (r *Resolver) Learn(ctx context.Context, pulls []github.Pull) {
 			e = &pullEntry{}
 			r.pulls[p.Number] = e
 		}
+		var ask mergeAsk
 		if !e.known || !rec.FetchedAt.Before(e.rec.FetchedAt) {
+			if e.known {
+				rec.inherit(&e.rec)
+			}
 			e.rec, e.known, e.err = rec, true, nil
+			ask = r.wantsMergeableLocked(p.Number, e)
 		}
 		r.mu.Unlock()
-		r.cache.Set(ctx, r.pullKey(p.Number), encodePull(rec), max(factsExpiry, 10*r.ttl))
+		r.askMergeable(ask)
+		r.cache.Set(ctx, r.pullKey(p.Number), encodePull(rec), max(factsExpiry, 10*r.freshFor()))
 	}
 }
 
@@ -391,7 +458,7 @@ func (r *Resolver) resolve(ctx context.Context, targets []Target, force bool) Re
 // nothing.
 func (r *Resolver) views(targets []Target, res *Result) (all need, hits int) {
 	now := r.now()
-	limit := r.limited(now)
+	limit := r.held(now)
 	res.ResolvedAt, res.Stale, res.Err = time.Time{}, false, nil
 	var rateLimited error
 	r.mu.RLock()
@@ -422,7 +489,8 @@ func (r *Resolver) views(targets []Target, res *Result) (all need, hits int) {
 	case rateLimited != nil:
 		res.Err = rateLimited
 	case res.Stale && limit != nil:
-		// Stale because refreshes are held back until the limit resets: say until when.
+		// Stale because refreshes are held back until the limit resets (or the budget
+		// is at its reserve): say until when.
 		res.Err = limit
 	}
 	return all, hits
@@ -454,8 +522,9 @@ func (r *Resolver) viewLocked(t Target, now time.Time, limited bool) (Facts, nee
 			m := *rec.Mergeable // a copy: callers must not reach into L1
 			f.Mergeable = &m
 		}
+		f.MergeableState = rec.MergeableState
 		f.ResolvedAt = rec.FetchedAt
-		old = now.Sub(rec.FetchedAt) >= r.ttl
+		old = now.Sub(rec.FetchedAt) >= r.freshFor()
 		f.Stale = old
 	}
 	if e.err != nil {
@@ -480,8 +549,13 @@ func (r *Resolver) viewLocked(t Target, now time.Time, limited bool) (Facts, nee
 	case trivial(pin, f.HeadSHA):
 		f.Drift = 0
 	default:
-		c, ok := r.compares[cmpKey{pin, f.HeadSHA}]
+		k := cmpKey{pin, f.HeadSHA}
+		c, ok := r.compares[k]
 		switch {
+		case !ok && r.pendingCmp[k]:
+			// A webhook moved the head and its comparison is under way: show the new
+			// head at once, the drift follows through OnUpdate.
+			f.Stale = true
 		case !ok:
 			f.Stale = true
 			nd |= needCompare
@@ -505,7 +579,7 @@ func (r *Resolver) viewLocked(t Target, now time.Time, limited bool) (Facts, nee
 // an answer, asked again like fresh facts; GitHub not answering is retried sooner.
 func (r *Resolver) backoff(err error) time.Duration {
 	if errors.Is(err, github.ErrNotFound) {
-		return r.ttl
+		return r.freshFor()
 	}
 	return r.retry
 }

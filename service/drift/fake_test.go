@@ -108,7 +108,7 @@ func (f *fakeGitHub) ListOpenPulls(ctx context.Context) ([]github.Pull, error) {
 	var out []github.Pull
 	for _, p := range f.pulls {
 		if p.State == "open" {
-			p.Mergeable = nil // the listing does not carry it
+			p.Mergeable, p.MergeableState = nil, "" // the listing does not carry them
 			out = append(out, p)
 		}
 	}
@@ -318,8 +318,13 @@ type env struct {
 }
 
 func newEnv(t testing.TB, gh *fakeGitHub, cache *mapCache, clk *clock) *env {
+	return newEnvWith(t, gh, cache, clk, nil)
+}
+
+// newEnvWith is newEnv with the options changed by mod.
+func newEnvWith(t testing.TB, gh *fakeGitHub, cache *mapCache, clk *clock, mod func(*Options)) *env {
 	e := &env{gh: gh, cache: cache, clock: clk, updates: make(chan struct{}, 100)}
-	e.r = New(gh, cache, Options{
+	opts := Options{
 		Repo:   testRepo,
 		TTL:    time.Minute,
 		Logger: slog.New(slog.DiscardHandler),
@@ -330,7 +335,11 @@ func newEnv(t testing.TB, gh *fakeGitHub, cache *mapCache, clk *clock) *env {
 			default:
 			}
 		},
-	})
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	e.r = New(gh, cache, opts)
 	t.Cleanup(func() {
 		gh.unhold()
 		e.r.flights.Wait() // no refresh outlives its test

@@ -58,7 +58,7 @@ type listing struct {
 // must wait for it (some target has no usable answer yet).
 func (r *Resolver) schedule(ctx context.Context, targets []Target, force bool) (fl *flight, wait bool) {
 	now := r.now()
-	limited := r.limited(now) != nil
+	limited := r.held(now) != nil
 	r.mu.Lock()
 	fl = &flight{done: make(chan struct{}), force: force, seq: r.seq.Add(1)}
 	seen := make(map[int]bool, len(targets))
@@ -245,7 +245,7 @@ func (r *Resolver) openPulls(ctx context.Context, fl *flight) (*listing, error) 
 		if fl.force {
 			return s.seq > fl.seq
 		}
-		return r.now().Sub(s.at) < r.ttl
+		return r.now().Sub(s.at) < r.freshFor()
 	}
 	current := func() *listing {
 		r.mu.RLock()
@@ -325,18 +325,24 @@ func (r *Resolver) storeFacts(ctx context.Context, fl *flight, n int, rec pullRe
 		r.mu.Unlock()
 		return
 	}
+	var ask mergeAsk
 	if err != nil {
 		e.err, e.errAt = classify(err), now
 	} else {
 		if !e.known || !rec.FetchedAt.Before(e.rec.FetchedAt) {
+			if e.known {
+				rec.inherit(&e.rec)
+			}
 			e.rec, e.known = rec, true
 		}
 		e.err = nil
+		ask = r.wantsMergeableLocked(n, e)
 	}
 	r.mu.Unlock()
+	r.askMergeable(ask)
 	fl.changed.Store(true)
 	if err == nil {
-		r.cache.Set(ctx, r.pullKey(n), encodePull(rec), max(factsExpiry, 10*r.ttl))
+		r.cache.Set(ctx, r.pullKey(n), encodePull(rec), max(factsExpiry, 10*r.freshFor()))
 	}
 }
 

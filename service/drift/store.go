@@ -24,7 +24,16 @@ type pullRecord struct {
 	Merged         bool      `json:"merged,omitempty"`
 	Closed         bool      `json:"closed,omitempty"`
 	Mergeable      *bool     `json:"mergeable,omitempty"`
+	MergeableState string    `json:"mergeable_state,omitempty"`
 	FetchedAt      time.Time `json:"fetched_at"`
+}
+
+// inherit keeps what old knew of the mergeability of the same head when rec does not
+// say (the open-PR listing never does): a listing must not forget what GetPull learnt.
+func (rec *pullRecord) inherit(old *pullRecord) {
+	if rec.Mergeable == nil && rec.MergeableState == "" && old.HeadSHA == rec.HeadSHA {
+		rec.Mergeable, rec.MergeableState = old.Mergeable, old.MergeableState
+	}
 }
 
 // wantsDrift: the PR is open, so its drift matters. A merged or closed one leaves the box
@@ -42,6 +51,7 @@ func recordOf(p github.Pull, at time.Time) pullRecord {
 		Merged:         p.Merged,
 		Closed:         p.Closed(),
 		Mergeable:      p.Mergeable,
+		MergeableState: p.MergeableState,
 		FetchedAt:      at,
 	}
 }
@@ -246,7 +256,7 @@ func (r *Resolver) factsFromL2(ctx context.Context, fl *flight, g *errgroup.Grou
 		if j.checkL2 {
 			rec, ok := decodePull(got[r.pullKey(j.number)])
 			r.countL2(ok)
-			if ok && now.Sub(rec.FetchedAt) < r.ttl && r.adoptPull(fl, j.number, rec) {
+			if ok && now.Sub(rec.FetchedAt) < r.freshFor() && r.adoptPull(fl, j.number, rec) {
 				fl.changed.Store(true)
 				adopted = append(adopted, j)
 				continue

@@ -17,6 +17,7 @@ package testingv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -576,8 +577,11 @@ type GetStatusResponse struct {
 	// When the build transcript of the last deploy names PRs that failed to merge,
 	// their numbers (also flagged per row as merge_conflict).
 	MergeConflicts []int32 `protobuf:"varint,19,rep,packed,name=merge_conflicts,json=mergeConflicts,proto3" json:"merge_conflicts,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// How the service stands with GitHub: its rate-limit budget, when GitHub last
+	// answered, and how changes reach it (webhooks, the reconcile loop).
+	Github        *GitHubStatus `protobuf:"bytes,20,opt,name=github,proto3" json:"github,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetStatusResponse) Reset() {
@@ -743,6 +747,138 @@ func (x *GetStatusResponse) GetMergeConflicts() []int32 {
 	return nil
 }
 
+func (x *GetStatusResponse) GetGithub() *GitHubStatus {
+	if x != nil {
+		return x.Github
+	}
+	return nil
+}
+
+// GitHubStatus is the service's standing with GitHub, so a person can tell fresh data
+// from cached data and why.
+type GitHubStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Requests allowed per rate-limit window (60 anonymous, 5,000 with a token); 0 when no
+	// GitHub answer has said yet.
+	RateLimit int32 `protobuf:"varint,1,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	// Requests left in the current window, as of the last answer.
+	RateRemaining int32 `protobuf:"varint,2,opt,name=rate_remaining,json=rateRemaining,proto3" json:"rate_remaining,omitempty"`
+	// When the window resets; unset when unknown.
+	RateReset *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=rate_reset,json=rateReset,proto3" json:"rate_reset,omitempty"`
+	// True while the budget is down to the reserve kept for people: the service asks
+	// GitHub nothing on its own (no background refresh, no reconcile) and shows cached
+	// data, marked stale, until rate_reset.
+	BudgetLow bool `protobuf:"varint,4,opt,name=budget_low,json=budgetLow,proto3" json:"budget_low,omitempty"`
+	// When GitHub last answered a request successfully (200 or 304); unset when never.
+	LastContactAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_contact_at,json=lastContactAt,proto3" json:"last_contact_at,omitempty"`
+	// True when the webhook receiver is on (--github-webhook-secret is set).
+	WebhooksEnabled bool `protobuf:"varint,6,opt,name=webhooks_enabled,json=webhooksEnabled,proto3" json:"webhooks_enabled,omitempty"`
+	// When the last verified webhook delivery arrived (any event, ping included); unset
+	// when none has since the service started.
+	LastWebhookAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_webhook_at,json=lastWebhookAt,proto3" json:"last_webhook_at,omitempty"`
+	// When the reconcile loop last asked GitHub about every PR of the set; unset when
+	// it has not run yet.
+	LastReconcileAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_reconcile_at,json=lastReconcileAt,proto3" json:"last_reconcile_at,omitempty"`
+	// How long resolved GitHub facts count as fresh now: --drift-ttl, or the reconcile
+	// interval while webhooks arrive.
+	FreshFor      *durationpb.Duration `protobuf:"bytes,9,opt,name=fresh_for,json=freshFor,proto3" json:"fresh_for,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GitHubStatus) Reset() {
+	*x = GitHubStatus{}
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GitHubStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GitHubStatus) ProtoMessage() {}
+
+func (x *GitHubStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GitHubStatus.ProtoReflect.Descriptor instead.
+func (*GitHubStatus) Descriptor() ([]byte, []int) {
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GitHubStatus) GetRateLimit() int32 {
+	if x != nil {
+		return x.RateLimit
+	}
+	return 0
+}
+
+func (x *GitHubStatus) GetRateRemaining() int32 {
+	if x != nil {
+		return x.RateRemaining
+	}
+	return 0
+}
+
+func (x *GitHubStatus) GetRateReset() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RateReset
+	}
+	return nil
+}
+
+func (x *GitHubStatus) GetBudgetLow() bool {
+	if x != nil {
+		return x.BudgetLow
+	}
+	return false
+}
+
+func (x *GitHubStatus) GetLastContactAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastContactAt
+	}
+	return nil
+}
+
+func (x *GitHubStatus) GetWebhooksEnabled() bool {
+	if x != nil {
+		return x.WebhooksEnabled
+	}
+	return false
+}
+
+func (x *GitHubStatus) GetLastWebhookAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastWebhookAt
+	}
+	return nil
+}
+
+func (x *GitHubStatus) GetLastReconcileAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastReconcileAt
+	}
+	return nil
+}
+
+func (x *GitHubStatus) GetFreshFor() *durationpb.Duration {
+	if x != nil {
+		return x.FreshFor
+	}
+	return nil
+}
+
 // PullRequest is one row of the testing set.
 type PullRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -800,13 +936,17 @@ type PullRequest struct {
 	Removed bool `protobuf:"varint,24,opt,name=removed,proto3" json:"removed,omitempty"`
 	// When this row's GitHub facts were resolved; unset when never.
 	DriftResolvedAt *timestamppb.Timestamp `protobuf:"bytes,25,opt,name=drift_resolved_at,json=driftResolvedAt,proto3" json:"drift_resolved_at,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// GitHub's own word for the mergeability: "clean", "dirty" (conflicts), "blocked",
+	// "behind", "unstable", "draft", or "unknown" while GitHub computes it; empty when
+	// not asked yet.
+	MergeableState string `protobuf:"bytes,26,opt,name=mergeable_state,json=mergeableState,proto3" json:"mergeable_state,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PullRequest) Reset() {
 	*x = PullRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[2]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +958,7 @@ func (x *PullRequest) String() string {
 func (*PullRequest) ProtoMessage() {}
 
 func (x *PullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[2]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +971,7 @@ func (x *PullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
 func (*PullRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{2}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PullRequest) GetNumber() int32 {
@@ -1009,6 +1149,13 @@ func (x *PullRequest) GetDriftResolvedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *PullRequest) GetMergeableState() string {
+	if x != nil {
+		return x.MergeableState
+	}
+	return ""
+}
+
 // PendingChange is one change of the plan of the next deploy.
 type PendingChange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1029,7 +1176,7 @@ type PendingChange struct {
 
 func (x *PendingChange) Reset() {
 	*x = PendingChange{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[3]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1188,7 @@ func (x *PendingChange) String() string {
 func (*PendingChange) ProtoMessage() {}
 
 func (x *PendingChange) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[3]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1201,7 @@ func (x *PendingChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingChange.ProtoReflect.Descriptor instead.
 func (*PendingChange) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{3}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PendingChange) GetNumber() int32 {
@@ -1101,7 +1248,7 @@ type WatchStatusRequest struct {
 
 func (x *WatchStatusRequest) Reset() {
 	*x = WatchStatusRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[4]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1260,7 @@ func (x *WatchStatusRequest) String() string {
 func (*WatchStatusRequest) ProtoMessage() {}
 
 func (x *WatchStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[4]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1273,7 @@ func (x *WatchStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchStatusRequest.ProtoReflect.Descriptor instead.
 func (*WatchStatusRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{4}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{5}
 }
 
 // WatchStatusResponse is one message of the status stream.
@@ -1142,7 +1289,7 @@ type WatchStatusResponse struct {
 
 func (x *WatchStatusResponse) Reset() {
 	*x = WatchStatusResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[5]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1154,7 +1301,7 @@ func (x *WatchStatusResponse) String() string {
 func (*WatchStatusResponse) ProtoMessage() {}
 
 func (x *WatchStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[5]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1167,7 +1314,7 @@ func (x *WatchStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchStatusResponse.ProtoReflect.Descriptor instead.
 func (*WatchStatusResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{5}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WatchStatusResponse) GetStatus() *GetStatusResponse {
@@ -1193,7 +1340,7 @@ type GetBuildResultRequest struct {
 
 func (x *GetBuildResultRequest) Reset() {
 	*x = GetBuildResultRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[6]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1205,7 +1352,7 @@ func (x *GetBuildResultRequest) String() string {
 func (*GetBuildResultRequest) ProtoMessage() {}
 
 func (x *GetBuildResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[6]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1218,7 +1365,7 @@ func (x *GetBuildResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBuildResultRequest.ProtoReflect.Descriptor instead.
 func (*GetBuildResultRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{6}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{7}
 }
 
 // GetBuildResultResponse is the parsed build transcript of the last deploy.
@@ -1244,7 +1391,7 @@ type GetBuildResultResponse struct {
 
 func (x *GetBuildResultResponse) Reset() {
 	*x = GetBuildResultResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[7]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1256,7 +1403,7 @@ func (x *GetBuildResultResponse) String() string {
 func (*GetBuildResultResponse) ProtoMessage() {}
 
 func (x *GetBuildResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[7]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1269,7 +1416,7 @@ func (x *GetBuildResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBuildResultResponse.ProtoReflect.Descriptor instead.
 func (*GetBuildResultResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{7}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetBuildResultResponse) GetExists() bool {
@@ -1346,7 +1493,7 @@ type BuildPullRequest struct {
 
 func (x *BuildPullRequest) Reset() {
 	*x = BuildPullRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[8]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1358,7 +1505,7 @@ func (x *BuildPullRequest) String() string {
 func (*BuildPullRequest) ProtoMessage() {}
 
 func (x *BuildPullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[8]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1371,7 +1518,7 @@ func (x *BuildPullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildPullRequest.ProtoReflect.Descriptor instead.
 func (*BuildPullRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{8}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BuildPullRequest) GetNumber() int32 {
@@ -1439,7 +1586,7 @@ type GetServerInfoRequest struct {
 
 func (x *GetServerInfoRequest) Reset() {
 	*x = GetServerInfoRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[9]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1451,7 +1598,7 @@ func (x *GetServerInfoRequest) String() string {
 func (*GetServerInfoRequest) ProtoMessage() {}
 
 func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[9]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1464,7 +1611,7 @@ func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{9}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{10}
 }
 
 // GetServerInfoResponse is the system information and feature flags.
@@ -1497,7 +1644,7 @@ type GetServerInfoResponse struct {
 
 func (x *GetServerInfoResponse) Reset() {
 	*x = GetServerInfoResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[10]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1656,7 @@ func (x *GetServerInfoResponse) String() string {
 func (*GetServerInfoResponse) ProtoMessage() {}
 
 func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[10]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1669,7 @@ func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{10}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetServerInfoResponse) GetServiceVersion() string {
@@ -1609,7 +1756,7 @@ type FeatureFlag struct {
 
 func (x *FeatureFlag) Reset() {
 	*x = FeatureFlag{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[11]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1621,7 +1768,7 @@ func (x *FeatureFlag) String() string {
 func (*FeatureFlag) ProtoMessage() {}
 
 func (x *FeatureFlag) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[11]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1634,7 +1781,7 @@ func (x *FeatureFlag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureFlag.ProtoReflect.Descriptor instead.
 func (*FeatureFlag) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{11}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FeatureFlag) GetName() string {
@@ -1668,7 +1815,7 @@ type Viewer struct {
 
 func (x *Viewer) Reset() {
 	*x = Viewer{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[12]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +1827,7 @@ func (x *Viewer) String() string {
 func (*Viewer) ProtoMessage() {}
 
 func (x *Viewer) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[12]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +1840,7 @@ func (x *Viewer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Viewer.ProtoReflect.Descriptor instead.
 func (*Viewer) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{12}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Viewer) GetUsername() string {
@@ -1738,7 +1885,7 @@ type AddPRsRequest struct {
 
 func (x *AddPRsRequest) Reset() {
 	*x = AddPRsRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[13]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1750,7 +1897,7 @@ func (x *AddPRsRequest) String() string {
 func (*AddPRsRequest) ProtoMessage() {}
 
 func (x *AddPRsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[13]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1763,7 +1910,7 @@ func (x *AddPRsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPRsRequest.ProtoReflect.Descriptor instead.
 func (*AddPRsRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{13}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AddPRsRequest) GetRefs() []string {
@@ -1793,7 +1940,7 @@ type AddPRsResponse struct {
 
 func (x *AddPRsResponse) Reset() {
 	*x = AddPRsResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[14]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1805,7 +1952,7 @@ func (x *AddPRsResponse) String() string {
 func (*AddPRsResponse) ProtoMessage() {}
 
 func (x *AddPRsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[14]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1818,7 +1965,7 @@ func (x *AddPRsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPRsResponse.ProtoReflect.Descriptor instead.
 func (*AddPRsResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{14}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AddPRsResponse) GetResults() []*AddResult {
@@ -1852,7 +1999,7 @@ type AddResult struct {
 
 func (x *AddResult) Reset() {
 	*x = AddResult{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[15]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1864,7 +2011,7 @@ func (x *AddResult) String() string {
 func (*AddResult) ProtoMessage() {}
 
 func (x *AddResult) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[15]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1877,7 +2024,7 @@ func (x *AddResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddResult.ProtoReflect.Descriptor instead.
 func (*AddResult) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{15}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AddResult) GetRef() string {
@@ -1921,7 +2068,7 @@ type RemovePRsRequest struct {
 
 func (x *RemovePRsRequest) Reset() {
 	*x = RemovePRsRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[16]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1933,7 +2080,7 @@ func (x *RemovePRsRequest) String() string {
 func (*RemovePRsRequest) ProtoMessage() {}
 
 func (x *RemovePRsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[16]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1946,7 +2093,7 @@ func (x *RemovePRsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePRsRequest.ProtoReflect.Descriptor instead.
 func (*RemovePRsRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{16}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RemovePRsRequest) GetNumbers() []int32 {
@@ -1976,7 +2123,7 @@ type RemovePRsResponse struct {
 
 func (x *RemovePRsResponse) Reset() {
 	*x = RemovePRsResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[17]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1988,7 +2135,7 @@ func (x *RemovePRsResponse) String() string {
 func (*RemovePRsResponse) ProtoMessage() {}
 
 func (x *RemovePRsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[17]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2001,7 +2148,7 @@ func (x *RemovePRsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePRsResponse.ProtoReflect.Descriptor instead.
 func (*RemovePRsResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{17}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RemovePRsResponse) GetResults() []*ItemResult {
@@ -2031,7 +2178,7 @@ type RestorePRsRequest struct {
 
 func (x *RestorePRsRequest) Reset() {
 	*x = RestorePRsRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[18]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2043,7 +2190,7 @@ func (x *RestorePRsRequest) String() string {
 func (*RestorePRsRequest) ProtoMessage() {}
 
 func (x *RestorePRsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[18]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2056,7 +2203,7 @@ func (x *RestorePRsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestorePRsRequest.ProtoReflect.Descriptor instead.
 func (*RestorePRsRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{18}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RestorePRsRequest) GetNumbers() []int32 {
@@ -2086,7 +2233,7 @@ type RestorePRsResponse struct {
 
 func (x *RestorePRsResponse) Reset() {
 	*x = RestorePRsResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[19]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2098,7 +2245,7 @@ func (x *RestorePRsResponse) String() string {
 func (*RestorePRsResponse) ProtoMessage() {}
 
 func (x *RestorePRsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[19]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2111,7 +2258,7 @@ func (x *RestorePRsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestorePRsResponse.ProtoReflect.Descriptor instead.
 func (*RestorePRsResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{19}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RestorePRsResponse) GetResults() []*ItemResult {
@@ -2143,7 +2290,7 @@ type StagePRsRequest struct {
 
 func (x *StagePRsRequest) Reset() {
 	*x = StagePRsRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[20]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2155,7 +2302,7 @@ func (x *StagePRsRequest) String() string {
 func (*StagePRsRequest) ProtoMessage() {}
 
 func (x *StagePRsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[20]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2168,7 +2315,7 @@ func (x *StagePRsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StagePRsRequest.ProtoReflect.Descriptor instead.
 func (*StagePRsRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{20}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StagePRsRequest) GetNumbers() []int32 {
@@ -2205,7 +2352,7 @@ type StagePRsResponse struct {
 
 func (x *StagePRsResponse) Reset() {
 	*x = StagePRsResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[21]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2217,7 +2364,7 @@ func (x *StagePRsResponse) String() string {
 func (*StagePRsResponse) ProtoMessage() {}
 
 func (x *StagePRsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[21]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2230,7 +2377,7 @@ func (x *StagePRsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StagePRsResponse.ProtoReflect.Descriptor instead.
 func (*StagePRsResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{21}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StagePRsResponse) GetResults() []*ItemResult {
@@ -2264,7 +2411,7 @@ type ItemResult struct {
 
 func (x *ItemResult) Reset() {
 	*x = ItemResult{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[22]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2276,7 +2423,7 @@ func (x *ItemResult) String() string {
 func (*ItemResult) ProtoMessage() {}
 
 func (x *ItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[22]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2289,7 +2436,7 @@ func (x *ItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemResult.ProtoReflect.Descriptor instead.
 func (*ItemResult) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{22}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ItemResult) GetNumber() int32 {
@@ -2333,7 +2480,7 @@ type DeployRequest struct {
 
 func (x *DeployRequest) Reset() {
 	*x = DeployRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[23]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2345,7 +2492,7 @@ func (x *DeployRequest) String() string {
 func (*DeployRequest) ProtoMessage() {}
 
 func (x *DeployRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[23]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2358,7 +2505,7 @@ func (x *DeployRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployRequest.ProtoReflect.Descriptor instead.
 func (*DeployRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{23}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeployRequest) GetDryRun() bool {
@@ -2392,7 +2539,7 @@ type DeployResponse struct {
 
 func (x *DeployResponse) Reset() {
 	*x = DeployResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[24]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2404,7 +2551,7 @@ func (x *DeployResponse) String() string {
 func (*DeployResponse) ProtoMessage() {}
 
 func (x *DeployResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[24]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2417,7 +2564,7 @@ func (x *DeployResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployResponse.ProtoReflect.Descriptor instead.
 func (*DeployResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{24}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeployResponse) GetOutcome() DeployOutcome {
@@ -2461,7 +2608,7 @@ type EvictDriftRequest struct {
 
 func (x *EvictDriftRequest) Reset() {
 	*x = EvictDriftRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[25]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2473,7 +2620,7 @@ func (x *EvictDriftRequest) String() string {
 func (*EvictDriftRequest) ProtoMessage() {}
 
 func (x *EvictDriftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[25]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2486,7 +2633,7 @@ func (x *EvictDriftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvictDriftRequest.ProtoReflect.Descriptor instead.
 func (*EvictDriftRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{25}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *EvictDriftRequest) GetNumbers() []int32 {
@@ -2514,7 +2661,7 @@ type EvictDriftResponse struct {
 
 func (x *EvictDriftResponse) Reset() {
 	*x = EvictDriftResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[26]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2526,7 +2673,7 @@ func (x *EvictDriftResponse) String() string {
 func (*EvictDriftResponse) ProtoMessage() {}
 
 func (x *EvictDriftResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[26]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2539,7 +2686,7 @@ func (x *EvictDriftResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvictDriftResponse.ProtoReflect.Descriptor instead.
 func (*EvictDriftResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{26}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *EvictDriftResponse) GetStatus() *GetStatusResponse {
@@ -2564,7 +2711,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[27]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2576,7 +2723,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[27]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2589,7 +2736,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{27}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListEventsRequest) GetPageSize() int32 {
@@ -2626,7 +2773,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[28]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2638,7 +2785,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[28]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2651,7 +2798,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{28}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -2697,7 +2844,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[29]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2709,7 +2856,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[29]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2722,7 +2869,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{29}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Event) GetId() string {
@@ -2812,7 +2959,7 @@ type EventPullRequest struct {
 
 func (x *EventPullRequest) Reset() {
 	*x = EventPullRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[30]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2824,7 +2971,7 @@ func (x *EventPullRequest) String() string {
 func (*EventPullRequest) ProtoMessage() {}
 
 func (x *EventPullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[30]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2837,7 +2984,7 @@ func (x *EventPullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventPullRequest.ProtoReflect.Descriptor instead.
 func (*EventPullRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{30}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *EventPullRequest) GetNumber() int32 {
@@ -2872,8 +3019,8 @@ var File_openlibrary_testing_v1_testing_proto protoreflect.FileDescriptor
 
 const file_openlibrary_testing_v1_testing_proto_rawDesc = "" +
 	"\n" +
-	"$openlibrary/testing/v1/testing.proto\x12\x16openlibrary.testing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
-	"\x10GetStatusRequest\"\x89\a\n" +
+	"$openlibrary/testing/v1/testing.proto\x12\x16openlibrary.testing.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
+	"\x10GetStatusRequest\"\xc7\a\n" +
 	"\x11GetStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12@\n" +
 	"\x0elast_deploy_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\flastDeployAt\x12F\n" +
@@ -2899,7 +3046,21 @@ const file_openlibrary_testing_v1_testing_proto_rawDesc = "" +
 	"githubRepo\x12\x1f\n" +
 	"\vjenkins_url\x18\x12 \x01(\tR\n" +
 	"jenkinsUrl\x12'\n" +
-	"\x0fmerge_conflicts\x18\x13 \x03(\x05R\x0emergeConflicts\"\xf2\x06\n" +
+	"\x0fmerge_conflicts\x18\x13 \x03(\x05R\x0emergeConflicts\x12<\n" +
+	"\x06github\x18\x14 \x01(\v2$.openlibrary.testing.v1.GitHubStatusR\x06github\"\xe1\x03\n" +
+	"\fGitHubStatus\x12\x1d\n" +
+	"\n" +
+	"rate_limit\x18\x01 \x01(\x05R\trateLimit\x12%\n" +
+	"\x0erate_remaining\x18\x02 \x01(\x05R\rrateRemaining\x129\n" +
+	"\n" +
+	"rate_reset\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\trateReset\x12\x1d\n" +
+	"\n" +
+	"budget_low\x18\x04 \x01(\bR\tbudgetLow\x12B\n" +
+	"\x0flast_contact_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\rlastContactAt\x12)\n" +
+	"\x10webhooks_enabled\x18\x06 \x01(\bR\x0fwebhooksEnabled\x12B\n" +
+	"\x0flast_webhook_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rlastWebhookAt\x12F\n" +
+	"\x11last_reconcile_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0flastReconcileAt\x126\n" +
+	"\tfresh_for\x18\t \x01(\v2\x19.google.protobuf.DurationR\bfreshFor\"\x9b\a\n" +
 	"\vPullRequest\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\x05R\x06number\x12\x16\n" +
 	"\x06commit\x18\x02 \x01(\tR\x06commit\x12\x16\n" +
@@ -2926,7 +3087,8 @@ const file_openlibrary_testing_v1_testing_proto_rawDesc = "" +
 	"\x06action\x18\x16 \x01(\x0e2\".openlibrary.testing.v1.ChangeKindR\x06action\x12\x15\n" +
 	"\x06in_set\x18\x17 \x01(\bR\x05inSet\x12\x18\n" +
 	"\aremoved\x18\x18 \x01(\bR\aremoved\x12F\n" +
-	"\x11drift_resolved_at\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampR\x0fdriftResolvedAtB\x11\n" +
+	"\x11drift_resolved_at\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampR\x0fdriftResolvedAt\x12'\n" +
+	"\x0fmergeable_state\x18\x1a \x01(\tR\x0emergeableStateB\x11\n" +
 	"\x0f_pending_active\"\xa5\x01\n" +
 	"\rPendingChange\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\x05R\x06number\x12\x14\n" +
@@ -3140,7 +3302,7 @@ func file_openlibrary_testing_v1_testing_proto_rawDescGZIP() []byte {
 }
 
 var file_openlibrary_testing_v1_testing_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_openlibrary_testing_v1_testing_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_openlibrary_testing_v1_testing_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_openlibrary_testing_v1_testing_proto_goTypes = []any{
 	(ChangeKind)(0),                // 0: openlibrary.testing.v1.ChangeKind
 	(Stage)(0),                     // 1: openlibrary.testing.v1.Stage
@@ -3151,103 +3313,111 @@ var file_openlibrary_testing_v1_testing_proto_goTypes = []any{
 	(EventKind)(0),                 // 6: openlibrary.testing.v1.EventKind
 	(*GetStatusRequest)(nil),       // 7: openlibrary.testing.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),      // 8: openlibrary.testing.v1.GetStatusResponse
-	(*PullRequest)(nil),            // 9: openlibrary.testing.v1.PullRequest
-	(*PendingChange)(nil),          // 10: openlibrary.testing.v1.PendingChange
-	(*WatchStatusRequest)(nil),     // 11: openlibrary.testing.v1.WatchStatusRequest
-	(*WatchStatusResponse)(nil),    // 12: openlibrary.testing.v1.WatchStatusResponse
-	(*GetBuildResultRequest)(nil),  // 13: openlibrary.testing.v1.GetBuildResultRequest
-	(*GetBuildResultResponse)(nil), // 14: openlibrary.testing.v1.GetBuildResultResponse
-	(*BuildPullRequest)(nil),       // 15: openlibrary.testing.v1.BuildPullRequest
-	(*GetServerInfoRequest)(nil),   // 16: openlibrary.testing.v1.GetServerInfoRequest
-	(*GetServerInfoResponse)(nil),  // 17: openlibrary.testing.v1.GetServerInfoResponse
-	(*FeatureFlag)(nil),            // 18: openlibrary.testing.v1.FeatureFlag
-	(*Viewer)(nil),                 // 19: openlibrary.testing.v1.Viewer
-	(*AddPRsRequest)(nil),          // 20: openlibrary.testing.v1.AddPRsRequest
-	(*AddPRsResponse)(nil),         // 21: openlibrary.testing.v1.AddPRsResponse
-	(*AddResult)(nil),              // 22: openlibrary.testing.v1.AddResult
-	(*RemovePRsRequest)(nil),       // 23: openlibrary.testing.v1.RemovePRsRequest
-	(*RemovePRsResponse)(nil),      // 24: openlibrary.testing.v1.RemovePRsResponse
-	(*RestorePRsRequest)(nil),      // 25: openlibrary.testing.v1.RestorePRsRequest
-	(*RestorePRsResponse)(nil),     // 26: openlibrary.testing.v1.RestorePRsResponse
-	(*StagePRsRequest)(nil),        // 27: openlibrary.testing.v1.StagePRsRequest
-	(*StagePRsResponse)(nil),       // 28: openlibrary.testing.v1.StagePRsResponse
-	(*ItemResult)(nil),             // 29: openlibrary.testing.v1.ItemResult
-	(*DeployRequest)(nil),          // 30: openlibrary.testing.v1.DeployRequest
-	(*DeployResponse)(nil),         // 31: openlibrary.testing.v1.DeployResponse
-	(*EvictDriftRequest)(nil),      // 32: openlibrary.testing.v1.EvictDriftRequest
-	(*EvictDriftResponse)(nil),     // 33: openlibrary.testing.v1.EvictDriftResponse
-	(*ListEventsRequest)(nil),      // 34: openlibrary.testing.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),     // 35: openlibrary.testing.v1.ListEventsResponse
-	(*Event)(nil),                  // 36: openlibrary.testing.v1.Event
-	(*EventPullRequest)(nil),       // 37: openlibrary.testing.v1.EventPullRequest
-	(*timestamppb.Timestamp)(nil),  // 38: google.protobuf.Timestamp
+	(*GitHubStatus)(nil),           // 9: openlibrary.testing.v1.GitHubStatus
+	(*PullRequest)(nil),            // 10: openlibrary.testing.v1.PullRequest
+	(*PendingChange)(nil),          // 11: openlibrary.testing.v1.PendingChange
+	(*WatchStatusRequest)(nil),     // 12: openlibrary.testing.v1.WatchStatusRequest
+	(*WatchStatusResponse)(nil),    // 13: openlibrary.testing.v1.WatchStatusResponse
+	(*GetBuildResultRequest)(nil),  // 14: openlibrary.testing.v1.GetBuildResultRequest
+	(*GetBuildResultResponse)(nil), // 15: openlibrary.testing.v1.GetBuildResultResponse
+	(*BuildPullRequest)(nil),       // 16: openlibrary.testing.v1.BuildPullRequest
+	(*GetServerInfoRequest)(nil),   // 17: openlibrary.testing.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil),  // 18: openlibrary.testing.v1.GetServerInfoResponse
+	(*FeatureFlag)(nil),            // 19: openlibrary.testing.v1.FeatureFlag
+	(*Viewer)(nil),                 // 20: openlibrary.testing.v1.Viewer
+	(*AddPRsRequest)(nil),          // 21: openlibrary.testing.v1.AddPRsRequest
+	(*AddPRsResponse)(nil),         // 22: openlibrary.testing.v1.AddPRsResponse
+	(*AddResult)(nil),              // 23: openlibrary.testing.v1.AddResult
+	(*RemovePRsRequest)(nil),       // 24: openlibrary.testing.v1.RemovePRsRequest
+	(*RemovePRsResponse)(nil),      // 25: openlibrary.testing.v1.RemovePRsResponse
+	(*RestorePRsRequest)(nil),      // 26: openlibrary.testing.v1.RestorePRsRequest
+	(*RestorePRsResponse)(nil),     // 27: openlibrary.testing.v1.RestorePRsResponse
+	(*StagePRsRequest)(nil),        // 28: openlibrary.testing.v1.StagePRsRequest
+	(*StagePRsResponse)(nil),       // 29: openlibrary.testing.v1.StagePRsResponse
+	(*ItemResult)(nil),             // 30: openlibrary.testing.v1.ItemResult
+	(*DeployRequest)(nil),          // 31: openlibrary.testing.v1.DeployRequest
+	(*DeployResponse)(nil),         // 32: openlibrary.testing.v1.DeployResponse
+	(*EvictDriftRequest)(nil),      // 33: openlibrary.testing.v1.EvictDriftRequest
+	(*EvictDriftResponse)(nil),     // 34: openlibrary.testing.v1.EvictDriftResponse
+	(*ListEventsRequest)(nil),      // 35: openlibrary.testing.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),     // 36: openlibrary.testing.v1.ListEventsResponse
+	(*Event)(nil),                  // 37: openlibrary.testing.v1.Event
+	(*EventPullRequest)(nil),       // 38: openlibrary.testing.v1.EventPullRequest
+	(*timestamppb.Timestamp)(nil),  // 39: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 40: google.protobuf.Duration
 }
 var file_openlibrary_testing_v1_testing_proto_depIdxs = []int32{
-	38, // 0: openlibrary.testing.v1.GetStatusResponse.last_deploy_at:type_name -> google.protobuf.Timestamp
-	38, // 1: openlibrary.testing.v1.GetStatusResponse.deploy_started_at:type_name -> google.protobuf.Timestamp
-	38, // 2: openlibrary.testing.v1.GetStatusResponse.deploy_finished_at:type_name -> google.protobuf.Timestamp
-	10, // 3: openlibrary.testing.v1.GetStatusResponse.pending_changes:type_name -> openlibrary.testing.v1.PendingChange
-	9,  // 4: openlibrary.testing.v1.GetStatusResponse.prs:type_name -> openlibrary.testing.v1.PullRequest
-	38, // 5: openlibrary.testing.v1.GetStatusResponse.drift_resolved_at:type_name -> google.protobuf.Timestamp
-	38, // 6: openlibrary.testing.v1.PullRequest.added_at:type_name -> google.protobuf.Timestamp
-	4,  // 7: openlibrary.testing.v1.PullRequest.mergeable:type_name -> openlibrary.testing.v1.Mergeable
-	0,  // 8: openlibrary.testing.v1.PullRequest.action:type_name -> openlibrary.testing.v1.ChangeKind
-	38, // 9: openlibrary.testing.v1.PullRequest.drift_resolved_at:type_name -> google.protobuf.Timestamp
-	0,  // 10: openlibrary.testing.v1.PendingChange.kind:type_name -> openlibrary.testing.v1.ChangeKind
-	8,  // 11: openlibrary.testing.v1.WatchStatusResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	15, // 12: openlibrary.testing.v1.GetBuildResultResponse.prs:type_name -> openlibrary.testing.v1.BuildPullRequest
-	38, // 13: openlibrary.testing.v1.GetBuildResultResponse.modified_at:type_name -> google.protobuf.Timestamp
-	38, // 14: openlibrary.testing.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
-	18, // 15: openlibrary.testing.v1.GetServerInfoResponse.features:type_name -> openlibrary.testing.v1.FeatureFlag
-	19, // 16: openlibrary.testing.v1.GetServerInfoResponse.viewer:type_name -> openlibrary.testing.v1.Viewer
-	22, // 17: openlibrary.testing.v1.AddPRsResponse.results:type_name -> openlibrary.testing.v1.AddResult
-	8,  // 18: openlibrary.testing.v1.AddPRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	2,  // 19: openlibrary.testing.v1.AddResult.outcome:type_name -> openlibrary.testing.v1.AddOutcome
-	29, // 20: openlibrary.testing.v1.RemovePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
-	8,  // 21: openlibrary.testing.v1.RemovePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	29, // 22: openlibrary.testing.v1.RestorePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
-	8,  // 23: openlibrary.testing.v1.RestorePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	1,  // 24: openlibrary.testing.v1.StagePRsRequest.stage:type_name -> openlibrary.testing.v1.Stage
-	29, // 25: openlibrary.testing.v1.StagePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
-	8,  // 26: openlibrary.testing.v1.StagePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	5,  // 27: openlibrary.testing.v1.ItemResult.outcome:type_name -> openlibrary.testing.v1.ItemOutcome
-	3,  // 28: openlibrary.testing.v1.DeployResponse.outcome:type_name -> openlibrary.testing.v1.DeployOutcome
-	10, // 29: openlibrary.testing.v1.DeployResponse.applied:type_name -> openlibrary.testing.v1.PendingChange
-	8,  // 30: openlibrary.testing.v1.DeployResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	8,  // 31: openlibrary.testing.v1.EvictDriftResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	36, // 32: openlibrary.testing.v1.ListEventsResponse.events:type_name -> openlibrary.testing.v1.Event
-	38, // 33: openlibrary.testing.v1.Event.time:type_name -> google.protobuf.Timestamp
-	6,  // 34: openlibrary.testing.v1.Event.kind:type_name -> openlibrary.testing.v1.EventKind
-	1,  // 35: openlibrary.testing.v1.Event.stage:type_name -> openlibrary.testing.v1.Stage
-	37, // 36: openlibrary.testing.v1.Event.prs:type_name -> openlibrary.testing.v1.EventPullRequest
-	3,  // 37: openlibrary.testing.v1.Event.deploy_outcome:type_name -> openlibrary.testing.v1.DeployOutcome
-	7,  // 38: openlibrary.testing.v1.TestingService.GetStatus:input_type -> openlibrary.testing.v1.GetStatusRequest
-	11, // 39: openlibrary.testing.v1.TestingService.WatchStatus:input_type -> openlibrary.testing.v1.WatchStatusRequest
-	13, // 40: openlibrary.testing.v1.TestingService.GetBuildResult:input_type -> openlibrary.testing.v1.GetBuildResultRequest
-	16, // 41: openlibrary.testing.v1.TestingService.GetServerInfo:input_type -> openlibrary.testing.v1.GetServerInfoRequest
-	20, // 42: openlibrary.testing.v1.TestingService.AddPRs:input_type -> openlibrary.testing.v1.AddPRsRequest
-	23, // 43: openlibrary.testing.v1.TestingService.RemovePRs:input_type -> openlibrary.testing.v1.RemovePRsRequest
-	25, // 44: openlibrary.testing.v1.TestingService.RestorePRs:input_type -> openlibrary.testing.v1.RestorePRsRequest
-	27, // 45: openlibrary.testing.v1.TestingService.StagePRs:input_type -> openlibrary.testing.v1.StagePRsRequest
-	30, // 46: openlibrary.testing.v1.TestingService.Deploy:input_type -> openlibrary.testing.v1.DeployRequest
-	32, // 47: openlibrary.testing.v1.TestingService.EvictDrift:input_type -> openlibrary.testing.v1.EvictDriftRequest
-	34, // 48: openlibrary.testing.v1.TestingService.ListEvents:input_type -> openlibrary.testing.v1.ListEventsRequest
-	8,  // 49: openlibrary.testing.v1.TestingService.GetStatus:output_type -> openlibrary.testing.v1.GetStatusResponse
-	12, // 50: openlibrary.testing.v1.TestingService.WatchStatus:output_type -> openlibrary.testing.v1.WatchStatusResponse
-	14, // 51: openlibrary.testing.v1.TestingService.GetBuildResult:output_type -> openlibrary.testing.v1.GetBuildResultResponse
-	17, // 52: openlibrary.testing.v1.TestingService.GetServerInfo:output_type -> openlibrary.testing.v1.GetServerInfoResponse
-	21, // 53: openlibrary.testing.v1.TestingService.AddPRs:output_type -> openlibrary.testing.v1.AddPRsResponse
-	24, // 54: openlibrary.testing.v1.TestingService.RemovePRs:output_type -> openlibrary.testing.v1.RemovePRsResponse
-	26, // 55: openlibrary.testing.v1.TestingService.RestorePRs:output_type -> openlibrary.testing.v1.RestorePRsResponse
-	28, // 56: openlibrary.testing.v1.TestingService.StagePRs:output_type -> openlibrary.testing.v1.StagePRsResponse
-	31, // 57: openlibrary.testing.v1.TestingService.Deploy:output_type -> openlibrary.testing.v1.DeployResponse
-	33, // 58: openlibrary.testing.v1.TestingService.EvictDrift:output_type -> openlibrary.testing.v1.EvictDriftResponse
-	35, // 59: openlibrary.testing.v1.TestingService.ListEvents:output_type -> openlibrary.testing.v1.ListEventsResponse
-	49, // [49:60] is the sub-list for method output_type
-	38, // [38:49] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	39, // 0: openlibrary.testing.v1.GetStatusResponse.last_deploy_at:type_name -> google.protobuf.Timestamp
+	39, // 1: openlibrary.testing.v1.GetStatusResponse.deploy_started_at:type_name -> google.protobuf.Timestamp
+	39, // 2: openlibrary.testing.v1.GetStatusResponse.deploy_finished_at:type_name -> google.protobuf.Timestamp
+	11, // 3: openlibrary.testing.v1.GetStatusResponse.pending_changes:type_name -> openlibrary.testing.v1.PendingChange
+	10, // 4: openlibrary.testing.v1.GetStatusResponse.prs:type_name -> openlibrary.testing.v1.PullRequest
+	39, // 5: openlibrary.testing.v1.GetStatusResponse.drift_resolved_at:type_name -> google.protobuf.Timestamp
+	9,  // 6: openlibrary.testing.v1.GetStatusResponse.github:type_name -> openlibrary.testing.v1.GitHubStatus
+	39, // 7: openlibrary.testing.v1.GitHubStatus.rate_reset:type_name -> google.protobuf.Timestamp
+	39, // 8: openlibrary.testing.v1.GitHubStatus.last_contact_at:type_name -> google.protobuf.Timestamp
+	39, // 9: openlibrary.testing.v1.GitHubStatus.last_webhook_at:type_name -> google.protobuf.Timestamp
+	39, // 10: openlibrary.testing.v1.GitHubStatus.last_reconcile_at:type_name -> google.protobuf.Timestamp
+	40, // 11: openlibrary.testing.v1.GitHubStatus.fresh_for:type_name -> google.protobuf.Duration
+	39, // 12: openlibrary.testing.v1.PullRequest.added_at:type_name -> google.protobuf.Timestamp
+	4,  // 13: openlibrary.testing.v1.PullRequest.mergeable:type_name -> openlibrary.testing.v1.Mergeable
+	0,  // 14: openlibrary.testing.v1.PullRequest.action:type_name -> openlibrary.testing.v1.ChangeKind
+	39, // 15: openlibrary.testing.v1.PullRequest.drift_resolved_at:type_name -> google.protobuf.Timestamp
+	0,  // 16: openlibrary.testing.v1.PendingChange.kind:type_name -> openlibrary.testing.v1.ChangeKind
+	8,  // 17: openlibrary.testing.v1.WatchStatusResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	16, // 18: openlibrary.testing.v1.GetBuildResultResponse.prs:type_name -> openlibrary.testing.v1.BuildPullRequest
+	39, // 19: openlibrary.testing.v1.GetBuildResultResponse.modified_at:type_name -> google.protobuf.Timestamp
+	39, // 20: openlibrary.testing.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
+	19, // 21: openlibrary.testing.v1.GetServerInfoResponse.features:type_name -> openlibrary.testing.v1.FeatureFlag
+	20, // 22: openlibrary.testing.v1.GetServerInfoResponse.viewer:type_name -> openlibrary.testing.v1.Viewer
+	23, // 23: openlibrary.testing.v1.AddPRsResponse.results:type_name -> openlibrary.testing.v1.AddResult
+	8,  // 24: openlibrary.testing.v1.AddPRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	2,  // 25: openlibrary.testing.v1.AddResult.outcome:type_name -> openlibrary.testing.v1.AddOutcome
+	30, // 26: openlibrary.testing.v1.RemovePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
+	8,  // 27: openlibrary.testing.v1.RemovePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	30, // 28: openlibrary.testing.v1.RestorePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
+	8,  // 29: openlibrary.testing.v1.RestorePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	1,  // 30: openlibrary.testing.v1.StagePRsRequest.stage:type_name -> openlibrary.testing.v1.Stage
+	30, // 31: openlibrary.testing.v1.StagePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
+	8,  // 32: openlibrary.testing.v1.StagePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	5,  // 33: openlibrary.testing.v1.ItemResult.outcome:type_name -> openlibrary.testing.v1.ItemOutcome
+	3,  // 34: openlibrary.testing.v1.DeployResponse.outcome:type_name -> openlibrary.testing.v1.DeployOutcome
+	11, // 35: openlibrary.testing.v1.DeployResponse.applied:type_name -> openlibrary.testing.v1.PendingChange
+	8,  // 36: openlibrary.testing.v1.DeployResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	8,  // 37: openlibrary.testing.v1.EvictDriftResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	37, // 38: openlibrary.testing.v1.ListEventsResponse.events:type_name -> openlibrary.testing.v1.Event
+	39, // 39: openlibrary.testing.v1.Event.time:type_name -> google.protobuf.Timestamp
+	6,  // 40: openlibrary.testing.v1.Event.kind:type_name -> openlibrary.testing.v1.EventKind
+	1,  // 41: openlibrary.testing.v1.Event.stage:type_name -> openlibrary.testing.v1.Stage
+	38, // 42: openlibrary.testing.v1.Event.prs:type_name -> openlibrary.testing.v1.EventPullRequest
+	3,  // 43: openlibrary.testing.v1.Event.deploy_outcome:type_name -> openlibrary.testing.v1.DeployOutcome
+	7,  // 44: openlibrary.testing.v1.TestingService.GetStatus:input_type -> openlibrary.testing.v1.GetStatusRequest
+	12, // 45: openlibrary.testing.v1.TestingService.WatchStatus:input_type -> openlibrary.testing.v1.WatchStatusRequest
+	14, // 46: openlibrary.testing.v1.TestingService.GetBuildResult:input_type -> openlibrary.testing.v1.GetBuildResultRequest
+	17, // 47: openlibrary.testing.v1.TestingService.GetServerInfo:input_type -> openlibrary.testing.v1.GetServerInfoRequest
+	21, // 48: openlibrary.testing.v1.TestingService.AddPRs:input_type -> openlibrary.testing.v1.AddPRsRequest
+	24, // 49: openlibrary.testing.v1.TestingService.RemovePRs:input_type -> openlibrary.testing.v1.RemovePRsRequest
+	26, // 50: openlibrary.testing.v1.TestingService.RestorePRs:input_type -> openlibrary.testing.v1.RestorePRsRequest
+	28, // 51: openlibrary.testing.v1.TestingService.StagePRs:input_type -> openlibrary.testing.v1.StagePRsRequest
+	31, // 52: openlibrary.testing.v1.TestingService.Deploy:input_type -> openlibrary.testing.v1.DeployRequest
+	33, // 53: openlibrary.testing.v1.TestingService.EvictDrift:input_type -> openlibrary.testing.v1.EvictDriftRequest
+	35, // 54: openlibrary.testing.v1.TestingService.ListEvents:input_type -> openlibrary.testing.v1.ListEventsRequest
+	8,  // 55: openlibrary.testing.v1.TestingService.GetStatus:output_type -> openlibrary.testing.v1.GetStatusResponse
+	13, // 56: openlibrary.testing.v1.TestingService.WatchStatus:output_type -> openlibrary.testing.v1.WatchStatusResponse
+	15, // 57: openlibrary.testing.v1.TestingService.GetBuildResult:output_type -> openlibrary.testing.v1.GetBuildResultResponse
+	18, // 58: openlibrary.testing.v1.TestingService.GetServerInfo:output_type -> openlibrary.testing.v1.GetServerInfoResponse
+	22, // 59: openlibrary.testing.v1.TestingService.AddPRs:output_type -> openlibrary.testing.v1.AddPRsResponse
+	25, // 60: openlibrary.testing.v1.TestingService.RemovePRs:output_type -> openlibrary.testing.v1.RemovePRsResponse
+	27, // 61: openlibrary.testing.v1.TestingService.RestorePRs:output_type -> openlibrary.testing.v1.RestorePRsResponse
+	29, // 62: openlibrary.testing.v1.TestingService.StagePRs:output_type -> openlibrary.testing.v1.StagePRsResponse
+	32, // 63: openlibrary.testing.v1.TestingService.Deploy:output_type -> openlibrary.testing.v1.DeployResponse
+	34, // 64: openlibrary.testing.v1.TestingService.EvictDrift:output_type -> openlibrary.testing.v1.EvictDriftResponse
+	36, // 65: openlibrary.testing.v1.TestingService.ListEvents:output_type -> openlibrary.testing.v1.ListEventsResponse
+	55, // [55:66] is the sub-list for method output_type
+	44, // [44:55] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_openlibrary_testing_v1_testing_proto_init() }
@@ -3255,14 +3425,14 @@ func file_openlibrary_testing_v1_testing_proto_init() {
 	if File_openlibrary_testing_v1_testing_proto != nil {
 		return
 	}
-	file_openlibrary_testing_v1_testing_proto_msgTypes[2].OneofWrappers = []any{}
+	file_openlibrary_testing_v1_testing_proto_msgTypes[3].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_openlibrary_testing_v1_testing_proto_rawDesc), len(file_openlibrary_testing_v1_testing_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -12,15 +12,15 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file openlibrary/testing/v1/testing.proto.
  */
 export const file_openlibrary_testing_v1_testing: GenFile = /*@__PURE__*/
-  fileDesc("CiRvcGVubGlicmFyeS90ZXN0aW5nL3YxL3Rlc3RpbmcucHJvdG8SFm9wZW5saWJyYXJ5LnRlc3RpbmcudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCKDBQoRR2V0U3RhdHVzUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIyCg5sYXN0X2RlcGxveV9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRZGVwbG95X3N0YXJ0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjYKEmRlcGxveV9maW5pc2hlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJZGVwbG95aW5nGAUgASgIEhUKDWRlcGxveV9yZXN1bHQYBiABKAkSFAoMZGVwbG95X3N0YWdlGAcgASgJEhMKC2hhc19wZW5kaW5nGAggASgIEj4KD3BlbmRpbmdfY2hhbmdlcxgJIAMoCzIlLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuUGVuZGluZ0NoYW5nZRIwCgNwcnMYCiADKAsyIy5vcGVubGlicmFyeS50ZXN0aW5nLnYxLlB1bGxSZXF1ZXN0EjUKEWRyaWZ0X3Jlc29sdmVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtkcmlmdF9zdGFsZRgMIAEoCBIaChJqZW5raW5zX2NvbmZpZ3VyZWQYDSABKAgSEwoLZHJpZnRfZXJyb3IYDiABKAkSHAoUZGVwbG95X3N0YXRlX2d1ZXNzZWQYDyABKAgSFQoNZGVwbG95X3J1bl9pZBgQIAEoCRITCgtnaXRodWJfcmVwbxgRIAEoCRITCgtqZW5raW5zX3VybBgSIAEoCRIXCg9tZXJnZV9jb25mbGljdHMYEyADKAUi9gQKC1B1bGxSZXF1ZXN0Eg4KBm51bWJlchgBIAEoBRIOCgZjb21taXQYAiABKAkSDgoGYWN0aXZlGAMgASgIEg0KBXRpdGxlGAQgASgJEiwKCGFkZGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghhZGRlZF9ieRgGIAEoCRIXCg9wdWxsX2xhdGVzdF9zaGEYByABKAkSGwoOcGVuZGluZ19hY3RpdmUYCCABKAhIAIgBARIOCgZhdXRob3IYCSABKAkSFQoNYXV0aG9yX2F2YXRhchgKIAEoCRIQCghhc3NpZ25lZRgLIAEoCRIXCg9hc3NpZ25lZV9hdmF0YXIYDCABKAkSEAoIaGVhZF9zaGEYDSABKAkSDQoFZHJpZnQYDiABKAUSEAoIZGl2ZXJnZWQYDyABKAgSDgoGbWVyZ2VkGBAgASgIEg4KBmNsb3NlZBgRIAEoCBI0CgltZXJnZWFibGUYEiABKA4yIS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLk1lcmdlYWJsZRIOCgZpc19uZXcYEyABKAgSEAoIbGl2ZV9ub3cYFCABKAgSFgoObWVyZ2VfY29uZmxpY3QYFSABKAgSMgoGYWN0aW9uGBYgASgOMiIub3BlbmxpYnJhcnkudGVzdGluZy52MS5DaGFuZ2VLaW5kEg4KBmluX3NldBgXIAEoCBIPCgdyZW1vdmVkGBggASgIEjUKEWRyaWZ0X3Jlc29sdmVkX2F0GBkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIRCg9fcGVuZGluZ19hY3RpdmUigAEKDVBlbmRpbmdDaGFuZ2USDgoGbnVtYmVyGAEgASgFEg0KBXRpdGxlGAIgASgJEjAKBGtpbmQYAyABKA4yIi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkNoYW5nZUtpbmQSDgoGZGV0YWlsGAQgASgJEg4KBnJlYXNvbhgFIAEoCSIUChJXYXRjaFN0YXR1c1JlcXVlc3QiYwoTV2F0Y2hTdGF0dXNSZXNwb25zZRI5CgZzdGF0dXMYASABKAsyKS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldFN0YXR1c1Jlc3BvbnNlEhEKCWhlYXJ0YmVhdBgCIAEoCCIXChVHZXRCdWlsZFJlc3VsdFJlcXVlc3Qi2wEKFkdldEJ1aWxkUmVzdWx0UmVzcG9uc2USDgoGZXhpc3RzGAEgASgIEhIKCmdpdF9zdGF0dXMYAiABKAkSNQoDcHJzGAMgAygLMigub3BlbmxpYnJhcnkudGVzdGluZy52MS5CdWlsZFB1bGxSZXF1ZXN0Eg4KBmZvb3RlchgEIAEoCRISCgpnaXRodWJfdXJsGAUgASgJEi8KC21vZGlmaWVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgl0cnVuY2F0ZWQYByABKAgimAEKEEJ1aWxkUHVsbFJlcXVlc3QSDgoGbnVtYmVyGAEgASgFEgwKBG5hbWUYAiABKAkSDAoEbGluaxgDIAEoCRIOCgZzdGF0dXMYBCABKAkSDAoEYm9keRgFIAEoCRIWCg5tZXJnZV9jb25mbGljdBgGIAEoCBIRCglwdWxsX2xpbmUYByABKAkSDwoHc2tpcHBlZBgIIAEoCCIWChRHZXRTZXJ2ZXJJbmZvUmVxdWVzdCLAAgoVR2V0U2VydmVySW5mb1Jlc3BvbnNlEhcKD3NlcnZpY2VfdmVyc2lvbhgBIAEoCRIUCgx2Y3NfcmV2aXNpb24YAiABKAkSEgoKZ29fdmVyc2lvbhgDIAEoCRIMCgRob3N0GAQgASgJEi4KCnN0YXJ0X3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC29sX3JldmlzaW9uGAYgASgJEjUKCGZlYXR1cmVzGAcgAygLMiMub3BlbmxpYnJhcnkudGVzdGluZy52MS5GZWF0dXJlRmxhZxIuCgZ2aWV3ZXIYCCABKAsyHi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLlZpZXdlchIUCgx2Y3NfbW9kaWZpZWQYCSABKAgSFAoMY29uZmlnX2Vycm9yGAogASgJIioKC0ZlYXR1cmVGbGFnEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkiVAoGVmlld2VyEhAKCHVzZXJuYW1lGAEgASgJEhEKCXNpZ25lZF9pbhgCIAEoCBISCgptYWludGFpbmVyGAMgASgIEhEKCWF1dGhfbW9kZRgEIAEoCSI3Cg1BZGRQUnNSZXF1ZXN0EgwKBHJlZnMYASADKAkSGAoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoCSJ/Cg5BZGRQUnNSZXNwb25zZRIyCgdyZXN1bHRzGAEgAygLMiEub3BlbmxpYnJhcnkudGVzdGluZy52MS5BZGRSZXN1bHQSOQoGc3RhdHVzGAIgASgLMikub3BlbmxpYnJhcnkudGVzdGluZy52MS5HZXRTdGF0dXNSZXNwb25zZSJuCglBZGRSZXN1bHQSCwoDcmVmGAEgASgJEg4KBm51bWJlchgCIAEoBRIzCgdvdXRjb21lGAMgASgOMiIub3BlbmxpYnJhcnkudGVzdGluZy52MS5BZGRPdXRjb21lEg8KB21lc3NhZ2UYBCABKAkiPQoQUmVtb3ZlUFJzUmVxdWVzdBIPCgdudW1iZXJzGAEgAygFEhgKEGV4cGVjdGVkX3ZlcnNpb24YAiABKAkigwEKEVJlbW92ZVBSc1Jlc3BvbnNlEjMKB3Jlc3VsdHMYASADKAsyIi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkl0ZW1SZXN1bHQSOQoGc3RhdHVzGAIgASgLMikub3BlbmxpYnJhcnkudGVzdGluZy52MS5HZXRTdGF0dXNSZXNwb25zZSI+ChFSZXN0b3JlUFJzUmVxdWVzdBIPCgdudW1iZXJzGAEgAygFEhgKEGV4cGVjdGVkX3ZlcnNpb24YAiABKAkihAEKElJlc3RvcmVQUnNSZXNwb25zZRIzCgdyZXN1bHRzGAEgAygLMiIub3BlbmxpYnJhcnkudGVzdGluZy52MS5JdGVtUmVzdWx0EjkKBnN0YXR1cxgCIAEoCzIpLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0U3RhdHVzUmVzcG9uc2UiagoPU3RhZ2VQUnNSZXF1ZXN0Eg8KB251bWJlcnMYASADKAUSLAoFc3RhZ2UYAiABKA4yHS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLlN0YWdlEhgKEGV4cGVjdGVkX3ZlcnNpb24YAyABKAkiggEKEFN0YWdlUFJzUmVzcG9uc2USMwoHcmVzdWx0cxgBIAMoCzIiLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuSXRlbVJlc3VsdBI5CgZzdGF0dXMYAiABKAsyKS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldFN0YXR1c1Jlc3BvbnNlInQKCkl0ZW1SZXN1bHQSDgoGbnVtYmVyGAEgASgFEg8KB2FwcGxpZWQYAiABKAgSNAoHb3V0Y29tZRgDIAEoDjIjLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuSXRlbU91dGNvbWUSDwoHbWVzc2FnZRgEIAEoCSI6Cg1EZXBsb3lSZXF1ZXN0Eg8KB2RyeV9ydW4YASABKAgSGAoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoCSLWAQoORGVwbG95UmVzcG9uc2USNgoHb3V0Y29tZRgBIAEoDjIlLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuRGVwbG95T3V0Y29tZRI2CgdhcHBsaWVkGAIgAygLMiUub3BlbmxpYnJhcnkudGVzdGluZy52MS5QZW5kaW5nQ2hhbmdlEhkKEWplbmtpbnNfcXVldWVfdXJsGAMgASgJEjkKBnN0YXR1cxgEIAEoCzIpLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0U3RhdHVzUmVzcG9uc2UiPgoRRXZpY3REcmlmdFJlcXVlc3QSDwoHbnVtYmVycxgBIAMoBRIYChBleHBlY3RlZF92ZXJzaW9uGAIgASgJIk8KEkV2aWN0RHJpZnRSZXNwb25zZRI5CgZzdGF0dXMYASABKAsyKS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldFN0YXR1c1Jlc3BvbnNlIkoKEUxpc3RFdmVudHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEg4KBm51bWJlchgDIAEoBSJcChJMaXN0RXZlbnRzUmVzcG9uc2USLQoGZXZlbnRzGAEgAygLMh0ub3BlbmxpYnJhcnkudGVzdGluZy52MS5FdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki3AIKBUV2ZW50EgoKAmlkGAEgASgJEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWFjdG9yGAMgASgJEi8KBGtpbmQYBCABKA4yIS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkV2ZW50S2luZBIsCgVzdGFnZRgFIAEoDjIdLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuU3RhZ2USNQoDcHJzGAYgAygLMigub3BlbmxpYnJhcnkudGVzdGluZy52MS5FdmVudFB1bGxSZXF1ZXN0Ej0KDmRlcGxveV9vdXRjb21lGAcgASgOMiUub3BlbmxpYnJhcnkudGVzdGluZy52MS5EZXBsb3lPdXRjb21lEhkKEWplbmtpbnNfcXVldWVfdXJsGAggASgJEg8KB3N1bW1hcnkYCSABKAkSDQoFZXJyb3IYCiABKAkiUQoQRXZlbnRQdWxsUmVxdWVzdBIOCgZudW1iZXIYASABKAUSDQoFdGl0bGUYAiABKAkSDgoGY29tbWl0GAMgASgJEg4KBmFjdGl2ZRgEIAEoCCqcAQoKQ2hhbmdlS2luZBIbChdDSEFOR0VfS0lORF9VTlNQRUNJRklFRBAAEhMKD0NIQU5HRV9LSU5EX0FERBABEhMKD0NIQU5HRV9LSU5EX1BJThACEhYKEkNIQU5HRV9LSU5EX0VOQUJMRRADEhcKE0NIQU5HRV9LSU5EX0RJU0FCTEUQBBIWChJDSEFOR0VfS0lORF9SRU1PVkUQBSptCgVTdGFnZRIVChFTVEFHRV9VTlNQRUNJRklFRBAAEhAKDFNUQUdFX0VOQUJMRRABEhEKDVNUQUdFX0RJU0FCTEUQAhIVChFTVEFHRV9QVUxMX0xBVEVTVBADEhEKDVNUQUdFX1VOU1RBR0UQBCrXAQoKQWRkT3V0Y29tZRIbChdBRERfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhUKEUFERF9PVVRDT01FX0FEREVEEAESHwobQUREX09VVENPTUVfQUxSRUFEWV9QUkVTRU5UEAISGwoXQUREX09VVENPTUVfSU5WQUxJRF9SRUYQAxIZChVBRERfT1VUQ09NRV9OT1RfRk9VTkQQBBIiCh5BRERfT1VUQ09NRV9HSVRIVUJfVU5BVkFJTEFCTEUQBRIYChRBRERfT1VUQ09NRV9OT1RfT1BFThAGKooBCg1EZXBsb3lPdXRjb21lEh4KGkRFUExPWV9PVVRDT01FX1VOU1BFQ0lGSUVEEAASHAoYREVQTE9ZX09VVENPTUVfVFJJR0dFUkVEEAESHwobREVQTE9ZX09VVENPTUVfVU5DT05GSUdVUkVEEAISGgoWREVQTE9ZX09VVENPTUVfRFJZX1JVThADKm0KCU1lcmdlYWJsZRIZChVNRVJHRUFCTEVfVU5TUEVDSUZJRUQQABIVChFNRVJHRUFCTEVfVU5LTk9XThABEhMKD01FUkdFQUJMRV9DTEVBThACEhkKFU1FUkdFQUJMRV9DT05GTElDVElORxADKosCCgtJdGVtT3V0Y29tZRIcChhJVEVNX09VVENPTUVfVU5TUEVDSUZJRUQQABIYChRJVEVNX09VVENPTUVfQVBQTElFRBABEhsKF0lURU1fT1VUQ09NRV9OT1RfSU5fU0VUEAISIwofSVRFTV9PVVRDT01FX05PVEhJTkdfVE9fUkVTVE9SRRADEh8KG0lURU1fT1VUQ09NRV9IRUFEX1VOQ0hBTkdFRBAEEiMKH0lURU1fT1VUQ09NRV9HSVRIVUJfVU5BVkFJTEFCTEUQBRIaChZJVEVNX09VVENPTUVfVU5DSEFOR0VEEAYSIAocSVRFTV9PVVRDT01FX0FMUkVBRFlfUFJFU0VOVBAHKtEBCglFdmVudEtpbmQSGgoWRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhIKDkVWRU5UX0tJTkRfQUREEAESFQoRRVZFTlRfS0lORF9SRU1PVkUQAhIWChJFVkVOVF9LSU5EX1JFU1RPUkUQAxIUChBFVkVOVF9LSU5EX1NUQUdFEAQSFQoRRVZFTlRfS0lORF9ERVBMT1kQBRIcChhFVkVOVF9LSU5EX0RFUExPWV9GQUlMRUQQBhIaChZFVkVOVF9LSU5EX0VWSUNUX0RSSUZUEAcy8QgKDlRlc3RpbmdTZXJ2aWNlEmUKCUdldFN0YXR1cxIoLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0U3RhdHVzUmVxdWVzdBopLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0U3RhdHVzUmVzcG9uc2UiA5ACARJoCgtXYXRjaFN0YXR1cxIqLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuV2F0Y2hTdGF0dXNSZXF1ZXN0Gisub3BlbmxpYnJhcnkudGVzdGluZy52MS5XYXRjaFN0YXR1c1Jlc3BvbnNlMAESdAoOR2V0QnVpbGRSZXN1bHQSLS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldEJ1aWxkUmVzdWx0UmVxdWVzdBouLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0QnVpbGRSZXN1bHRSZXNwb25zZSIDkAIBEnEKDUdldFNlcnZlckluZm8SLC5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldFNlcnZlckluZm9SZXF1ZXN0Gi0ub3BlbmxpYnJhcnkudGVzdGluZy52MS5HZXRTZXJ2ZXJJbmZvUmVzcG9uc2UiA5ACARJXCgZBZGRQUnMSJS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkFkZFBSc1JlcXVlc3QaJi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkFkZFBSc1Jlc3BvbnNlEmAKCVJlbW92ZVBScxIoLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuUmVtb3ZlUFJzUmVxdWVzdBopLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuUmVtb3ZlUFJzUmVzcG9uc2USYwoKUmVzdG9yZVBScxIpLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuUmVzdG9yZVBSc1JlcXVlc3QaKi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLlJlc3RvcmVQUnNSZXNwb25zZRJdCghTdGFnZVBScxInLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuU3RhZ2VQUnNSZXF1ZXN0Gigub3BlbmxpYnJhcnkudGVzdGluZy52MS5TdGFnZVBSc1Jlc3BvbnNlElcKBkRlcGxveRIlLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuRGVwbG95UmVxdWVzdBomLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuRGVwbG95UmVzcG9uc2USYwoKRXZpY3REcmlmdBIpLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuRXZpY3REcmlmdFJlcXVlc3QaKi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkV2aWN0RHJpZnRSZXNwb25zZRJoCgpMaXN0RXZlbnRzEikub3BlbmxpYnJhcnkudGVzdGluZy52MS5MaXN0RXZlbnRzUmVxdWVzdBoqLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuTGlzdEV2ZW50c1Jlc3BvbnNlIgOQAgFC7gEKGmNvbS5vcGVubGlicmFyeS50ZXN0aW5nLnYxQgxUZXN0aW5nUHJvdG9QAVpIZ2l0aHViLmNvbS9pbnRlcm5ldGFyY2hpdmUvdGVzdGluZ2QvZ2VuL29wZW5saWJyYXJ5L3Rlc3RpbmcvdjE7dGVzdGluZ3YxogIDT1RYqgIWT3BlbmxpYnJhcnkuVGVzdGluZy5WMcoCFk9wZW5saWJyYXJ5XFRlc3RpbmdcVjHiAiJPcGVubGlicmFyeVxUZXN0aW5nXFYxXEdQQk1ldGFkYXRh6gIYT3BlbmxpYnJhcnk6OlRlc3Rpbmc6OlYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("CiRvcGVubGlicmFyeS90ZXN0aW5nL3YxL3Rlc3RpbmcucHJvdG8SFm9wZW5saWJyYXJ5LnRlc3RpbmcudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCK5BQoRR2V0U3RhdHVzUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIyCg5sYXN0X2RlcGxveV9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRZGVwbG95X3N0YXJ0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjYKEmRlcGxveV9maW5pc2hlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJZGVwbG95aW5nGAUgASgIEhUKDWRlcGxveV9yZXN1bHQYBiABKAkSFAoMZGVwbG95X3N0YWdlGAcgASgJEhMKC2hhc19wZW5kaW5nGAggASgIEj4KD3BlbmRpbmdfY2hhbmdlcxgJIAMoCzIlLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuUGVuZGluZ0NoYW5nZRIwCgNwcnMYCiADKAsyIy5vcGVubGlicmFyeS50ZXN0aW5nLnYxLlB1bGxSZXF1ZXN0EjUKEWRyaWZ0X3Jlc29sdmVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtkcmlmdF9zdGFsZRgMIAEoCBIaChJqZW5raW5zX2NvbmZpZ3VyZWQYDSABKAgSEwoLZHJpZnRfZXJyb3IYDiABKAkSHAoUZGVwbG95X3N0YXRlX2d1ZXNzZWQYDyABKAgSFQoNZGVwbG95X3J1bl9pZBgQIAEoCRITCgtnaXRodWJfcmVwbxgRIAEoCRITCgtqZW5raW5zX3VybBgSIAEoCRIXCg9tZXJnZV9jb25mbGljdHMYEyADKAUSNAoGZ2l0aHViGBQgASgLMiQub3BlbmxpYnJhcnkudGVzdGluZy52MS5HaXRIdWJTdGF0dXMi5wIKDEdpdEh1YlN0YXR1cxISCgpyYXRlX2xpbWl0GAEgASgFEhYKDnJhdGVfcmVtYWluaW5nGAIgASgFEi4KCnJhdGVfcmVzZXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmJ1ZGdldF9sb3cYBCABKAgSMwoPbGFzdF9jb250YWN0X2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChB3ZWJob29rc19lbmFibGVkGAYgASgIEjMKD2xhc3Rfd2ViaG9va19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRbGFzdF9yZWNvbmNpbGVfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCWZyZXNoX2ZvchgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKPBQoLUHVsbFJlcXVlc3QSDgoGbnVtYmVyGAEgASgFEg4KBmNvbW1pdBgCIAEoCRIOCgZhY3RpdmUYAyABKAgSDQoFdGl0bGUYBCABKAkSLAoIYWRkZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGFkZGVkX2J5GAYgASgJEhcKD3B1bGxfbGF0ZXN0X3NoYRgHIAEoCRIbCg5wZW5kaW5nX2FjdGl2ZRgIIAEoCEgAiAEBEg4KBmF1dGhvchgJIAEoCRIVCg1hdXRob3JfYXZhdGFyGAogASgJEhAKCGFzc2lnbmVlGAsgASgJEhcKD2Fzc2lnbmVlX2F2YXRhchgMIAEoCRIQCghoZWFkX3NoYRgNIAEoCRINCgVkcmlmdBgOIAEoBRIQCghkaXZlcmdlZBgPIAEoCBIOCgZtZXJnZWQYECABKAgSDgoGY2xvc2VkGBEgASgIEjQKCW1lcmdlYWJsZRgSIAEoDjIhLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuTWVyZ2VhYmxlEg4KBmlzX25ldxgTIAEoCBIQCghsaXZlX25vdxgUIAEoCBIWCg5tZXJnZV9jb25mbGljdBgVIAEoCBIyCgZhY3Rpb24YFiABKA4yIi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkNoYW5nZUtpbmQSDgoGaW5fc2V0GBcgASgIEg8KB3JlbW92ZWQYGCABKAgSNQoRZHJpZnRfcmVzb2x2ZWRfYXQYGSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD21lcmdlYWJsZV9zdGF0ZRgaIAEoCUIRCg9fcGVuZGluZ19hY3RpdmUigAEKDVBlbmRpbmdDaGFuZ2USDgoGbnVtYmVyGAEgASgFEg0KBXRpdGxlGAIgASgJEjAKBGtpbmQYAyABKA4yIi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkNoYW5nZUtpbmQSDgoGZGV0YWlsGAQgASgJEg4KBnJlYXNvbhgFIAEoCSIUChJXYXRjaFN0YXR1c1JlcXVlc3QiYwoTV2F0Y2hTdGF0dXNSZXNwb25zZRI5CgZzdGF0dXMYASABKAsyKS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldFN0YXR1c1Jlc3BvbnNlEhEKCWhlYXJ0YmVhdBgCIAEoCCIXChVHZXRCdWlsZFJlc3VsdFJlcXVlc3Qi2wEKFkdldEJ1aWxkUmVzdWx0UmVzcG9uc2USDgoGZXhpc3RzGAEgASgIEhIKCmdpdF9zdGF0dXMYAiABKAkSNQoDcHJzGAMgAygLMigub3BlbmxpYnJhcnkudGVzdGluZy52MS5CdWlsZFB1bGxSZXF1ZXN0Eg4KBmZvb3RlchgEIAEoCRISCgpnaXRodWJfdXJsGAUgASgJEi8KC21vZGlmaWVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgl0cnVuY2F0ZWQYByABKAgimAEKEEJ1aWxkUHVsbFJlcXVlc3QSDgoGbnVtYmVyGAEgASgFEgwKBG5hbWUYAiABKAkSDAoEbGluaxgDIAEoCRIOCgZzdGF0dXMYBCABKAkSDAoEYm9keRgFIAEoCRIWCg5tZXJnZV9jb25mbGljdBgGIAEoCBIRCglwdWxsX2xpbmUYByABKAkSDwoHc2tpcHBlZBgIIAEoCCIWChRHZXRTZXJ2ZXJJbmZvUmVxdWVzdCLAAgoVR2V0U2VydmVySW5mb1Jlc3BvbnNlEhcKD3NlcnZpY2VfdmVyc2lvbhgBIAEoCRIUCgx2Y3NfcmV2aXNpb24YAiABKAkSEgoKZ29fdmVyc2lvbhgDIAEoCRIMCgRob3N0GAQgASgJEi4KCnN0YXJ0X3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC29sX3JldmlzaW9uGAYgASgJEjUKCGZlYXR1cmVzGAcgAygLMiMub3BlbmxpYnJhcnkudGVzdGluZy52MS5GZWF0dXJlRmxhZxIuCgZ2aWV3ZXIYCCABKAsyHi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLlZpZXdlchIUCgx2Y3NfbW9kaWZpZWQYCSABKAgSFAoMY29uZmlnX2Vycm9yGAogASgJIioKC0ZlYXR1cmVGbGFnEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkiVAoGVmlld2VyEhAKCHVzZXJuYW1lGAEgASgJEhEKCXNpZ25lZF9pbhgCIAEoCBISCgptYWludGFpbmVyGAMgASgIEhEKCWF1dGhfbW9kZRgEIAEoCSI3Cg1BZGRQUnNSZXF1ZXN0EgwKBHJlZnMYASADKAkSGAoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoCSJ/Cg5BZGRQUnNSZXNwb25zZRIyCgdyZXN1bHRzGAEgAygLMiEub3BlbmxpYnJhcnkudGVzdGluZy52MS5BZGRSZXN1bHQSOQoGc3RhdHVzGAIgASgLMikub3BlbmxpYnJhcnkudGVzdGluZy52MS5HZXRTdGF0dXNSZXNwb25zZSJuCglBZGRSZXN1bHQSCwoDcmVmGAEgASgJEg4KBm51bWJlchgCIAEoBRIzCgdvdXRjb21lGAMgASgOMiIub3BlbmxpYnJhcnkudGVzdGluZy52MS5BZGRPdXRjb21lEg8KB21lc3NhZ2UYBCABKAkiPQoQUmVtb3ZlUFJzUmVxdWVzdBIPCgdudW1iZXJzGAEgAygFEhgKEGV4cGVjdGVkX3ZlcnNpb24YAiABKAkigwEKEVJlbW92ZVBSc1Jlc3BvbnNlEjMKB3Jlc3VsdHMYASADKAsyIi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkl0ZW1SZXN1bHQSOQoGc3RhdHVzGAIgASgLMikub3BlbmxpYnJhcnkudGVzdGluZy52MS5HZXRTdGF0dXNSZXNwb25zZSI+ChFSZXN0b3JlUFJzUmVxdWVzdBIPCgdudW1iZXJzGAEgAygFEhgKEGV4cGVjdGVkX3ZlcnNpb24YAiABKAkihAEKElJlc3RvcmVQUnNSZXNwb25zZRIzCgdyZXN1bHRzGAEgAygLMiIub3BlbmxpYnJhcnkudGVzdGluZy52MS5JdGVtUmVzdWx0EjkKBnN0YXR1cxgCIAEoCzIpLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0U3RhdHVzUmVzcG9uc2UiagoPU3RhZ2VQUnNSZXF1ZXN0Eg8KB251bWJlcnMYASADKAUSLAoFc3RhZ2UYAiABKA4yHS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLlN0YWdlEhgKEGV4cGVjdGVkX3ZlcnNpb24YAyABKAkiggEKEFN0YWdlUFJzUmVzcG9uc2USMwoHcmVzdWx0cxgBIAMoCzIiLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuSXRlbVJlc3VsdBI5CgZzdGF0dXMYAiABKAsyKS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldFN0YXR1c1Jlc3BvbnNlInQKCkl0ZW1SZXN1bHQSDgoGbnVtYmVyGAEgASgFEg8KB2FwcGxpZWQYAiABKAgSNAoHb3V0Y29tZRgDIAEoDjIjLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuSXRlbU91dGNvbWUSDwoHbWVzc2FnZRgEIAEoCSI6Cg1EZXBsb3lSZXF1ZXN0Eg8KB2RyeV9ydW4YASABKAgSGAoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoCSLWAQoORGVwbG95UmVzcG9uc2USNgoHb3V0Y29tZRgBIAEoDjIlLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuRGVwbG95T3V0Y29tZRI2CgdhcHBsaWVkGAIgAygLMiUub3BlbmxpYnJhcnkudGVzdGluZy52MS5QZW5kaW5nQ2hhbmdlEhkKEWplbmtpbnNfcXVldWVfdXJsGAMgASgJEjkKBnN0YXR1cxgEIAEoCzIpLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0U3RhdHVzUmVzcG9uc2UiPgoRRXZpY3REcmlmdFJlcXVlc3QSDwoHbnVtYmVycxgBIAMoBRIYChBleHBlY3RlZF92ZXJzaW9uGAIgASgJIk8KEkV2aWN0RHJpZnRSZXNwb25zZRI5CgZzdGF0dXMYASABKAsyKS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldFN0YXR1c1Jlc3BvbnNlIkoKEUxpc3RFdmVudHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEg4KBm51bWJlchgDIAEoBSJcChJMaXN0RXZlbnRzUmVzcG9uc2USLQoGZXZlbnRzGAEgAygLMh0ub3BlbmxpYnJhcnkudGVzdGluZy52MS5FdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki3AIKBUV2ZW50EgoKAmlkGAEgASgJEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWFjdG9yGAMgASgJEi8KBGtpbmQYBCABKA4yIS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkV2ZW50S2luZBIsCgVzdGFnZRgFIAEoDjIdLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuU3RhZ2USNQoDcHJzGAYgAygLMigub3BlbmxpYnJhcnkudGVzdGluZy52MS5FdmVudFB1bGxSZXF1ZXN0Ej0KDmRlcGxveV9vdXRjb21lGAcgASgOMiUub3BlbmxpYnJhcnkudGVzdGluZy52MS5EZXBsb3lPdXRjb21lEhkKEWplbmtpbnNfcXVldWVfdXJsGAggASgJEg8KB3N1bW1hcnkYCSABKAkSDQoFZXJyb3IYCiABKAkiUQoQRXZlbnRQdWxsUmVxdWVzdBIOCgZudW1iZXIYASABKAUSDQoFdGl0bGUYAiABKAkSDgoGY29tbWl0GAMgASgJEg4KBmFjdGl2ZRgEIAEoCCqcAQoKQ2hhbmdlS2luZBIbChdDSEFOR0VfS0lORF9VTlNQRUNJRklFRBAAEhMKD0NIQU5HRV9LSU5EX0FERBABEhMKD0NIQU5HRV9LSU5EX1BJThACEhYKEkNIQU5HRV9LSU5EX0VOQUJMRRADEhcKE0NIQU5HRV9LSU5EX0RJU0FCTEUQBBIWChJDSEFOR0VfS0lORF9SRU1PVkUQBSptCgVTdGFnZRIVChFTVEFHRV9VTlNQRUNJRklFRBAAEhAKDFNUQUdFX0VOQUJMRRABEhEKDVNUQUdFX0RJU0FCTEUQAhIVChFTVEFHRV9QVUxMX0xBVEVTVBADEhEKDVNUQUdFX1VOU1RBR0UQBCrXAQoKQWRkT3V0Y29tZRIbChdBRERfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhUKEUFERF9PVVRDT01FX0FEREVEEAESHwobQUREX09VVENPTUVfQUxSRUFEWV9QUkVTRU5UEAISGwoXQUREX09VVENPTUVfSU5WQUxJRF9SRUYQAxIZChVBRERfT1VUQ09NRV9OT1RfRk9VTkQQBBIiCh5BRERfT1VUQ09NRV9HSVRIVUJfVU5BVkFJTEFCTEUQBRIYChRBRERfT1VUQ09NRV9OT1RfT1BFThAGKooBCg1EZXBsb3lPdXRjb21lEh4KGkRFUExPWV9PVVRDT01FX1VOU1BFQ0lGSUVEEAASHAoYREVQTE9ZX09VVENPTUVfVFJJR0dFUkVEEAESHwobREVQTE9ZX09VVENPTUVfVU5DT05GSUdVUkVEEAISGgoWREVQTE9ZX09VVENPTUVfRFJZX1JVThADKm0KCU1lcmdlYWJsZRIZChVNRVJHRUFCTEVfVU5TUEVDSUZJRUQQABIVChFNRVJHRUFCTEVfVU5LTk9XThABEhMKD01FUkdFQUJMRV9DTEVBThACEhkKFU1FUkdFQUJMRV9DT05GTElDVElORxADKosCCgtJdGVtT3V0Y29tZRIcChhJVEVNX09VVENPTUVfVU5TUEVDSUZJRUQQABIYChRJVEVNX09VVENPTUVfQVBQTElFRBABEhsKF0lURU1fT1VUQ09NRV9OT1RfSU5fU0VUEAISIwofSVRFTV9PVVRDT01FX05PVEhJTkdfVE9fUkVTVE9SRRADEh8KG0lURU1fT1VUQ09NRV9IRUFEX1VOQ0hBTkdFRBAEEiMKH0lURU1fT1VUQ09NRV9HSVRIVUJfVU5BVkFJTEFCTEUQBRIaChZJVEVNX09VVENPTUVfVU5DSEFOR0VEEAYSIAocSVRFTV9PVVRDT01FX0FMUkVBRFlfUFJFU0VOVBAHKtEBCglFdmVudEtpbmQSGgoWRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhIKDkVWRU5UX0tJTkRfQUREEAESFQoRRVZFTlRfS0lORF9SRU1PVkUQAhIWChJFVkVOVF9LSU5EX1JFU1RPUkUQAxIUChBFVkVOVF9LSU5EX1NUQUdFEAQSFQoRRVZFTlRfS0lORF9ERVBMT1kQBRIcChhFVkVOVF9LSU5EX0RFUExPWV9GQUlMRUQQBhIaChZFVkVOVF9LSU5EX0VWSUNUX0RSSUZUEAcy8QgKDlRlc3RpbmdTZXJ2aWNlEmUKCUdldFN0YXR1cxIoLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0U3RhdHVzUmVxdWVzdBopLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0U3RhdHVzUmVzcG9uc2UiA5ACARJoCgtXYXRjaFN0YXR1cxIqLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuV2F0Y2hTdGF0dXNSZXF1ZXN0Gisub3BlbmxpYnJhcnkudGVzdGluZy52MS5XYXRjaFN0YXR1c1Jlc3BvbnNlMAESdAoOR2V0QnVpbGRSZXN1bHQSLS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldEJ1aWxkUmVzdWx0UmVxdWVzdBouLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0QnVpbGRSZXN1bHRSZXNwb25zZSIDkAIBEnEKDUdldFNlcnZlckluZm8SLC5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldFNlcnZlckluZm9SZXF1ZXN0Gi0ub3BlbmxpYnJhcnkudGVzdGluZy52MS5HZXRTZXJ2ZXJJbmZvUmVzcG9uc2UiA5ACARJXCgZBZGRQUnMSJS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkFkZFBSc1JlcXVlc3QaJi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkFkZFBSc1Jlc3BvbnNlEmAKCVJlbW92ZVBScxIoLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuUmVtb3ZlUFJzUmVxdWVzdBopLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuUmVtb3ZlUFJzUmVzcG9uc2USYwoKUmVzdG9yZVBScxIpLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuUmVzdG9yZVBSc1JlcXVlc3QaKi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLlJlc3RvcmVQUnNSZXNwb25zZRJdCghTdGFnZVBScxInLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuU3RhZ2VQUnNSZXF1ZXN0Gigub3BlbmxpYnJhcnkudGVzdGluZy52MS5TdGFnZVBSc1Jlc3BvbnNlElcKBkRlcGxveRIlLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuRGVwbG95UmVxdWVzdBomLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuRGVwbG95UmVzcG9uc2USYwoKRXZpY3REcmlmdBIpLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuRXZpY3REcmlmdFJlcXVlc3QaKi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkV2aWN0RHJpZnRSZXNwb25zZRJoCgpMaXN0RXZlbnRzEikub3BlbmxpYnJhcnkudGVzdGluZy52MS5MaXN0RXZlbnRzUmVxdWVzdBoqLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuTGlzdEV2ZW50c1Jlc3BvbnNlIgOQAgFC7gEKGmNvbS5vcGVubGlicmFyeS50ZXN0aW5nLnYxQgxUZXN0aW5nUHJvdG9QAVpIZ2l0aHViLmNvbS9pbnRlcm5ldGFyY2hpdmUvdGVzdGluZ2QvZ2VuL29wZW5saWJyYXJ5L3Rlc3RpbmcvdjE7dGVzdGluZ3YxogIDT1RYqgIWT3BlbmxpYnJhcnkuVGVzdGluZy5WMcoCFk9wZW5saWJyYXJ5XFRlc3RpbmdcVjHiAiJPcGVubGlicmFyeVxUZXN0aW5nXFYxXEdQQk1ldGFkYXRh6gIYT3BlbmxpYnJhcnk6OlRlc3Rpbmc6OlYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * GetStatusRequest asks for the whole testing section.
@@ -185,6 +185,14 @@ export type GetStatusResponse = Message<"openlibrary.testing.v1.GetStatusRespons
    * @generated from field: repeated int32 merge_conflicts = 19;
    */
   mergeConflicts: number[];
+
+  /**
+   * How the service stands with GitHub: its rate-limit budget, when GitHub last
+   * answered, and how changes reach it (webhooks, the reconcile loop).
+   *
+   * @generated from field: openlibrary.testing.v1.GitHubStatus github = 20;
+   */
+  github?: GitHubStatus | undefined;
 };
 
 /**
@@ -193,6 +201,90 @@ export type GetStatusResponse = Message<"openlibrary.testing.v1.GetStatusRespons
  */
 export const GetStatusResponseSchema: GenMessage<GetStatusResponse> = /*@__PURE__*/
   messageDesc(file_openlibrary_testing_v1_testing, 1);
+
+/**
+ * GitHubStatus is the service's standing with GitHub, so a person can tell fresh data
+ * from cached data and why.
+ *
+ * @generated from message openlibrary.testing.v1.GitHubStatus
+ */
+export type GitHubStatus = Message<"openlibrary.testing.v1.GitHubStatus"> & {
+  /**
+   * Requests allowed per rate-limit window (60 anonymous, 5,000 with a token); 0 when no
+   * GitHub answer has said yet.
+   *
+   * @generated from field: int32 rate_limit = 1;
+   */
+  rateLimit: number;
+
+  /**
+   * Requests left in the current window, as of the last answer.
+   *
+   * @generated from field: int32 rate_remaining = 2;
+   */
+  rateRemaining: number;
+
+  /**
+   * When the window resets; unset when unknown.
+   *
+   * @generated from field: google.protobuf.Timestamp rate_reset = 3;
+   */
+  rateReset?: Timestamp | undefined;
+
+  /**
+   * True while the budget is down to the reserve kept for people: the service asks
+   * GitHub nothing on its own (no background refresh, no reconcile) and shows cached
+   * data, marked stale, until rate_reset.
+   *
+   * @generated from field: bool budget_low = 4;
+   */
+  budgetLow: boolean;
+
+  /**
+   * When GitHub last answered a request successfully (200 or 304); unset when never.
+   *
+   * @generated from field: google.protobuf.Timestamp last_contact_at = 5;
+   */
+  lastContactAt?: Timestamp | undefined;
+
+  /**
+   * True when the webhook receiver is on (--github-webhook-secret is set).
+   *
+   * @generated from field: bool webhooks_enabled = 6;
+   */
+  webhooksEnabled: boolean;
+
+  /**
+   * When the last verified webhook delivery arrived (any event, ping included); unset
+   * when none has since the service started.
+   *
+   * @generated from field: google.protobuf.Timestamp last_webhook_at = 7;
+   */
+  lastWebhookAt?: Timestamp | undefined;
+
+  /**
+   * When the reconcile loop last asked GitHub about every PR of the set; unset when
+   * it has not run yet.
+   *
+   * @generated from field: google.protobuf.Timestamp last_reconcile_at = 8;
+   */
+  lastReconcileAt?: Timestamp | undefined;
+
+  /**
+   * How long resolved GitHub facts count as fresh now: --drift-ttl, or the reconcile
+   * interval while webhooks arrive.
+   *
+   * @generated from field: google.protobuf.Duration fresh_for = 9;
+   */
+  freshFor?: Duration | undefined;
+};
+
+/**
+ * Describes the message openlibrary.testing.v1.GitHubStatus.
+ * Use `create(GitHubStatusSchema)` to create a new message.
+ */
+export const GitHubStatusSchema: GenMessage<GitHubStatus> = /*@__PURE__*/
+  messageDesc(file_openlibrary_testing_v1_testing, 2);
 
 /**
  * PullRequest is one row of the testing set.
@@ -378,6 +470,15 @@ export type PullRequest = Message<"openlibrary.testing.v1.PullRequest"> & {
    * @generated from field: google.protobuf.Timestamp drift_resolved_at = 25;
    */
   driftResolvedAt?: Timestamp | undefined;
+
+  /**
+   * GitHub's own word for the mergeability: "clean", "dirty" (conflicts), "blocked",
+   * "behind", "unstable", "draft", or "unknown" while GitHub computes it; empty when
+   * not asked yet.
+   *
+   * @generated from field: string mergeable_state = 26;
+   */
+  mergeableState: string;
 };
 
 /**
@@ -385,7 +486,7 @@ export type PullRequest = Message<"openlibrary.testing.v1.PullRequest"> & {
  * Use `create(PullRequestSchema)` to create a new message.
  */
 export const PullRequestSchema: GenMessage<PullRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 2);
+  messageDesc(file_openlibrary_testing_v1_testing, 3);
 
 /**
  * PendingChange is one change of the plan of the next deploy.
@@ -435,7 +536,7 @@ export type PendingChange = Message<"openlibrary.testing.v1.PendingChange"> & {
  * Use `create(PendingChangeSchema)` to create a new message.
  */
 export const PendingChangeSchema: GenMessage<PendingChange> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 3);
+  messageDesc(file_openlibrary_testing_v1_testing, 4);
 
 /**
  * WatchStatusRequest opens a status stream.
@@ -450,7 +551,7 @@ export type WatchStatusRequest = Message<"openlibrary.testing.v1.WatchStatusRequ
  * Use `create(WatchStatusRequestSchema)` to create a new message.
  */
 export const WatchStatusRequestSchema: GenMessage<WatchStatusRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 4);
+  messageDesc(file_openlibrary_testing_v1_testing, 5);
 
 /**
  * WatchStatusResponse is one message of the status stream.
@@ -478,7 +579,7 @@ export type WatchStatusResponse = Message<"openlibrary.testing.v1.WatchStatusRes
  * Use `create(WatchStatusResponseSchema)` to create a new message.
  */
 export const WatchStatusResponseSchema: GenMessage<WatchStatusResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 5);
+  messageDesc(file_openlibrary_testing_v1_testing, 6);
 
 /**
  * GetBuildResultRequest asks for the last build transcript.
@@ -493,7 +594,7 @@ export type GetBuildResultRequest = Message<"openlibrary.testing.v1.GetBuildResu
  * Use `create(GetBuildResultRequestSchema)` to create a new message.
  */
 export const GetBuildResultRequestSchema: GenMessage<GetBuildResultRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 6);
+  messageDesc(file_openlibrary_testing_v1_testing, 7);
 
 /**
  * GetBuildResultResponse is the parsed build transcript of the last deploy.
@@ -556,7 +657,7 @@ export type GetBuildResultResponse = Message<"openlibrary.testing.v1.GetBuildRes
  * Use `create(GetBuildResultResponseSchema)` to create a new message.
  */
 export const GetBuildResultResponseSchema: GenMessage<GetBuildResultResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 7);
+  messageDesc(file_openlibrary_testing_v1_testing, 8);
 
 /**
  * BuildPullRequest is one PR of the build transcript.
@@ -626,7 +727,7 @@ export type BuildPullRequest = Message<"openlibrary.testing.v1.BuildPullRequest"
  * Use `create(BuildPullRequestSchema)` to create a new message.
  */
 export const BuildPullRequestSchema: GenMessage<BuildPullRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 8);
+  messageDesc(file_openlibrary_testing_v1_testing, 9);
 
 /**
  * GetServerInfoRequest asks for system information.
@@ -641,7 +742,7 @@ export type GetServerInfoRequest = Message<"openlibrary.testing.v1.GetServerInfo
  * Use `create(GetServerInfoRequestSchema)` to create a new message.
  */
 export const GetServerInfoRequestSchema: GenMessage<GetServerInfoRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 9);
+  messageDesc(file_openlibrary_testing_v1_testing, 10);
 
 /**
  * GetServerInfoResponse is the system information and feature flags.
@@ -726,7 +827,7 @@ export type GetServerInfoResponse = Message<"openlibrary.testing.v1.GetServerInf
  * Use `create(GetServerInfoResponseSchema)` to create a new message.
  */
 export const GetServerInfoResponseSchema: GenMessage<GetServerInfoResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 10);
+  messageDesc(file_openlibrary_testing_v1_testing, 11);
 
 /**
  * FeatureFlag is one row of Open Library's feature-flag table.
@@ -755,7 +856,7 @@ export type FeatureFlag = Message<"openlibrary.testing.v1.FeatureFlag"> & {
  * Use `create(FeatureFlagSchema)` to create a new message.
  */
 export const FeatureFlagSchema: GenMessage<FeatureFlag> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 11);
+  messageDesc(file_openlibrary_testing_v1_testing, 12);
 
 /**
  * Viewer is the caller.
@@ -797,7 +898,7 @@ export type Viewer = Message<"openlibrary.testing.v1.Viewer"> & {
  * Use `create(ViewerSchema)` to create a new message.
  */
 export const ViewerSchema: GenMessage<Viewer> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 12);
+  messageDesc(file_openlibrary_testing_v1_testing, 13);
 
 /**
  * AddPRsRequest adds pull requests to the testing set.
@@ -826,7 +927,7 @@ export type AddPRsRequest = Message<"openlibrary.testing.v1.AddPRsRequest"> & {
  * Use `create(AddPRsRequestSchema)` to create a new message.
  */
 export const AddPRsRequestSchema: GenMessage<AddPRsRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 13);
+  messageDesc(file_openlibrary_testing_v1_testing, 14);
 
 /**
  * AddPRsResponse says what happened to each ref.
@@ -854,7 +955,7 @@ export type AddPRsResponse = Message<"openlibrary.testing.v1.AddPRsResponse"> & 
  * Use `create(AddPRsResponseSchema)` to create a new message.
  */
 export const AddPRsResponseSchema: GenMessage<AddPRsResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 14);
+  messageDesc(file_openlibrary_testing_v1_testing, 15);
 
 /**
  * AddResult is what happened to one ref.
@@ -896,7 +997,7 @@ export type AddResult = Message<"openlibrary.testing.v1.AddResult"> & {
  * Use `create(AddResultSchema)` to create a new message.
  */
 export const AddResultSchema: GenMessage<AddResult> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 15);
+  messageDesc(file_openlibrary_testing_v1_testing, 16);
 
 /**
  * RemovePRsRequest removes PRs from the testing set.
@@ -924,7 +1025,7 @@ export type RemovePRsRequest = Message<"openlibrary.testing.v1.RemovePRsRequest"
  * Use `create(RemovePRsRequestSchema)` to create a new message.
  */
 export const RemovePRsRequestSchema: GenMessage<RemovePRsRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 16);
+  messageDesc(file_openlibrary_testing_v1_testing, 17);
 
 /**
  * RemovePRsResponse says what happened to each number.
@@ -952,7 +1053,7 @@ export type RemovePRsResponse = Message<"openlibrary.testing.v1.RemovePRsRespons
  * Use `create(RemovePRsResponseSchema)` to create a new message.
  */
 export const RemovePRsResponseSchema: GenMessage<RemovePRsResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 17);
+  messageDesc(file_openlibrary_testing_v1_testing, 18);
 
 /**
  * RestorePRsRequest undoes removals made since the last deploy.
@@ -980,7 +1081,7 @@ export type RestorePRsRequest = Message<"openlibrary.testing.v1.RestorePRsReques
  * Use `create(RestorePRsRequestSchema)` to create a new message.
  */
 export const RestorePRsRequestSchema: GenMessage<RestorePRsRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 18);
+  messageDesc(file_openlibrary_testing_v1_testing, 19);
 
 /**
  * RestorePRsResponse says what happened to each number.
@@ -1008,7 +1109,7 @@ export type RestorePRsResponse = Message<"openlibrary.testing.v1.RestorePRsRespo
  * Use `create(RestorePRsResponseSchema)` to create a new message.
  */
 export const RestorePRsResponseSchema: GenMessage<RestorePRsResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 19);
+  messageDesc(file_openlibrary_testing_v1_testing, 20);
 
 /**
  * StagePRsRequest stages a change on rows.
@@ -1043,7 +1144,7 @@ export type StagePRsRequest = Message<"openlibrary.testing.v1.StagePRsRequest"> 
  * Use `create(StagePRsRequestSchema)` to create a new message.
  */
 export const StagePRsRequestSchema: GenMessage<StagePRsRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 20);
+  messageDesc(file_openlibrary_testing_v1_testing, 21);
 
 /**
  * StagePRsResponse says what happened to each number.
@@ -1071,7 +1172,7 @@ export type StagePRsResponse = Message<"openlibrary.testing.v1.StagePRsResponse"
  * Use `create(StagePRsResponseSchema)` to create a new message.
  */
 export const StagePRsResponseSchema: GenMessage<StagePRsResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 21);
+  messageDesc(file_openlibrary_testing_v1_testing, 22);
 
 /**
  * ItemResult is what a batch write did to one PR number.
@@ -1113,7 +1214,7 @@ export type ItemResult = Message<"openlibrary.testing.v1.ItemResult"> & {
  * Use `create(ItemResultSchema)` to create a new message.
  */
 export const ItemResultSchema: GenMessage<ItemResult> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 22);
+  messageDesc(file_openlibrary_testing_v1_testing, 23);
 
 /**
  * DeployRequest applies the plan and triggers Jenkins.
@@ -1141,7 +1242,7 @@ export type DeployRequest = Message<"openlibrary.testing.v1.DeployRequest"> & {
  * Use `create(DeployRequestSchema)` to create a new message.
  */
 export const DeployRequestSchema: GenMessage<DeployRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 23);
+  messageDesc(file_openlibrary_testing_v1_testing, 24);
 
 /**
  * DeployResponse says what the deploy did.
@@ -1183,7 +1284,7 @@ export type DeployResponse = Message<"openlibrary.testing.v1.DeployResponse"> & 
  * Use `create(DeployResponseSchema)` to create a new message.
  */
 export const DeployResponseSchema: GenMessage<DeployResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 24);
+  messageDesc(file_openlibrary_testing_v1_testing, 25);
 
 /**
  * EvictDriftRequest forgets cached drift.
@@ -1211,7 +1312,7 @@ export type EvictDriftRequest = Message<"openlibrary.testing.v1.EvictDriftReques
  * Use `create(EvictDriftRequestSchema)` to create a new message.
  */
 export const EvictDriftRequestSchema: GenMessage<EvictDriftRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 25);
+  messageDesc(file_openlibrary_testing_v1_testing, 26);
 
 /**
  * EvictDriftResponse carries the status with freshly resolved drift.
@@ -1232,7 +1333,7 @@ export type EvictDriftResponse = Message<"openlibrary.testing.v1.EvictDriftRespo
  * Use `create(EvictDriftResponseSchema)` to create a new message.
  */
 export const EvictDriftResponseSchema: GenMessage<EvictDriftResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 26);
+  messageDesc(file_openlibrary_testing_v1_testing, 27);
 
 /**
  * ListEventsRequest asks for a page of the audit trail.
@@ -1267,7 +1368,7 @@ export type ListEventsRequest = Message<"openlibrary.testing.v1.ListEventsReques
  * Use `create(ListEventsRequestSchema)` to create a new message.
  */
 export const ListEventsRequestSchema: GenMessage<ListEventsRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 27);
+  messageDesc(file_openlibrary_testing_v1_testing, 28);
 
 /**
  * ListEventsResponse is a page of the audit trail, newest first.
@@ -1295,7 +1396,7 @@ export type ListEventsResponse = Message<"openlibrary.testing.v1.ListEventsRespo
  * Use `create(ListEventsResponseSchema)` to create a new message.
  */
 export const ListEventsResponseSchema: GenMessage<ListEventsResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 28);
+  messageDesc(file_openlibrary_testing_v1_testing, 29);
 
 /**
  * Event is one entry of the audit trail.
@@ -1379,7 +1480,7 @@ export type Event = Message<"openlibrary.testing.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 29);
+  messageDesc(file_openlibrary_testing_v1_testing, 30);
 
 /**
  * EventPullRequest is one PR an event touched.
@@ -1421,7 +1522,7 @@ export type EventPullRequest = Message<"openlibrary.testing.v1.EventPullRequest"
  * Use `create(EventPullRequestSchema)` to create a new message.
  */
 export const EventPullRequestSchema: GenMessage<EventPullRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 30);
+  messageDesc(file_openlibrary_testing_v1_testing, 31);
 
 /**
  * ChangeKind is the kind of one change the next deploy makes.

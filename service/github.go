@@ -65,7 +65,7 @@ func (s *Server) adjustTTL(now time.Time) {
 }
 
 // Run does the service's background work until ctx ends: applying webhook
-// deliveries and the reconcile loop. Call it once, in its own goroutine.
+// deliveries, the reconcile loop and writing the legacy drift cache. Call it once, in its own goroutine.
 func (s *Server) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	if s.webhooks != nil {
@@ -73,6 +73,9 @@ func (s *Server) Run(ctx context.Context) {
 	}
 	if s.gh.interval > 0 {
 		wg.Go(func() { s.runReconcile(ctx) })
+	}
+	if s.legacy != nil {
+		wg.Go(func() { s.runLegacy(ctx) })
 	}
 	wg.Wait()
 }
@@ -128,8 +131,9 @@ func (s *Server) checkBeforeDeploy(ctx context.Context, ts []drift.Target) {
 	}
 }
 
-// githubStatus is the GitHub part of GetStatus.
-func (s *Server) githubStatus() *testingv1.GitHubStatus {
+// GitHubStatus is the service's standing with GitHub as GetStatus reports it (also
+// read by the metrics).
+func (s *Server) GitHubStatus() *testingv1.GitHubStatus {
 	out := &testingv1.GitHubStatus{
 		WebhooksEnabled: s.webhooks != nil,
 		LastWebhookAt:   timestamp(s.lastWebhook(), true),

@@ -104,32 +104,36 @@ type Options struct {
 	// DriftTTL is the freshness of facts when webhooks do not arrive (the resolver's
 	// own TTL, restored when they stop); 0 = leave the resolver's TTL alone.
 	DriftTTL time.Duration
+	// Legacy keeps the legacy page's drift cache filled (legacy.go); nil = off.
+	Legacy LegacyCache
 }
 
 // Server implements testingv1connect.TestingServiceHandler.
 type Server struct {
 	testingv1connect.UnimplementedTestingServiceHandler
 
-	store      *persistence.Store
-	audit      *persistence.AuditLog
-	github     GitHub
-	deploying  chan struct{} // holds one token while a Deploy runs
-	memo       statusMemo    // the last status built (status.go)
-	memoGen    atomic.Uint64 // bumped by Notify: the memo is out of date
-	drift      Drift
-	jenkins    Jenkins
-	runs       *refresher[[]jenkins.Run]
-	transcript *transcriptCache
-	auth       Authenticator
-	repo       string
-	jenkinsURL string
-	info       InfoOptions
-	started    time.Time
-	logger     *slog.Logger
-	now        func() time.Time
-	watch      *hub       // WatchStatus streams (watch.go)
-	webhooks   *webhooks  // the webhook receiver (webhook.go); nil = off
-	gh         githubSync // standing with GitHub (github.go)
+	store       *persistence.Store
+	audit       *persistence.AuditLog
+	github      GitHub
+	deploying   chan struct{} // holds one token while a Deploy runs
+	memo        statusMemo    // the last status built (status.go)
+	memoGen     atomic.Uint64 // bumped by Notify: the memo is out of date
+	drift       Drift
+	jenkins     Jenkins
+	runs        *refresher[[]jenkins.Run]
+	transcript  *transcriptCache
+	auth        Authenticator
+	repo        string
+	jenkinsURL  string
+	info        InfoOptions
+	started     time.Time
+	logger      *slog.Logger
+	now         func() time.Time
+	watch       *hub                   // WatchStatus streams (watch.go)
+	webhooks    *webhooks              // the webhook receiver (webhook.go); nil = off
+	gh          githubSync             // standing with GitHub (github.go)
+	legacy      LegacyCache            // the legacy page's drift cache (legacy.go); nil = off
+	legacyQueue chan legacyPublication // the value runLegacy writes next
 }
 
 var _ testingv1connect.TestingServiceHandler = (*Server)(nil)
@@ -152,20 +156,22 @@ func New(opts Options) *Server {
 		now = time.Now
 	}
 	s := &Server{
-		store:      opts.Store,
-		audit:      opts.Audit,
-		github:     opts.GitHub,
-		deploying:  make(chan struct{}, 1),
-		drift:      opts.Drift,
-		jenkins:    opts.Jenkins,
-		transcript: newTranscriptCache(opts.TranscriptPath, transcriptMax),
-		auth:       opts.Auth,
-		repo:       opts.Repo,
-		jenkinsURL: opts.JenkinsJobURL,
-		info:       opts.Info,
-		started:    now(),
-		logger:     logger,
-		now:        now,
+		store:       opts.Store,
+		audit:       opts.Audit,
+		github:      opts.GitHub,
+		deploying:   make(chan struct{}, 1),
+		drift:       opts.Drift,
+		jenkins:     opts.Jenkins,
+		transcript:  newTranscriptCache(opts.TranscriptPath, transcriptMax),
+		auth:        opts.Auth,
+		repo:        opts.Repo,
+		jenkinsURL:  opts.JenkinsJobURL,
+		info:        opts.Info,
+		legacy:      opts.Legacy,
+		legacyQueue: make(chan legacyPublication, 1),
+		started:     now(),
+		logger:      logger,
+		now:         now,
 	}
 	if len(opts.WebhookSecret) > 0 {
 		s.webhooks = &webhooks{secret: opts.WebhookSecret, queue: make(chan github.Webhook, webhookQueue)}

@@ -51,6 +51,7 @@ func (s *Server) status(ctx context.Context) (*testingv1.GetStatusResponse, erro
 		key.version = fresh.Version
 	}
 	resp := s.buildStatus(snap, res, runs, runsOK, t.ConflictNumbers())
+	s.publishLegacy(ctx, numbers(targets(snap.State)), res)
 	if !res.Stale || res.Err != nil {
 		// A response waiting for a background refresh is not kept: the refresh's
 		// Notify will come, but a read in between should see the freshest data.
@@ -135,7 +136,7 @@ func (s *Server) buildStatus(snap persistence.Snapshot, res drift.Result, runs [
 		GithubRepo:         s.repo,
 		JenkinsUrl:         s.jenkinsURL,
 		MergeConflicts:     merge,
-		Github:             s.githubStatus(),
+		Github:             s.GitHubStatus(),
 	}
 }
 

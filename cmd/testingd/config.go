@@ -32,6 +32,14 @@ type config struct {
 	GitHubToken         string // secret
 	GitHubWebhookSecret string // secret
 	GitHubConcurrency   int
+	// ReconcileInterval: how often every PR of the set is re-checked on GitHub with
+	// conditional requests (the safety net under webhooks); 0 = never.
+	ReconcileInterval time.Duration
+	// RateLimitReserve: requests of the GitHub budget kept for people (see drift.Options.Reserve).
+	RateLimitReserve int
+	// LegacyDriftCache: keep memcached's status.github_pr_drift in the legacy format
+	// (only with --memcache).
+	LegacyDriftCache bool
 
 	JenkinsTriggerURL string
 	JenkinsRunsURL    string
@@ -69,6 +77,9 @@ const (
 type rawFlags struct {
 	listen, stateFile, buildStatusFile                         string
 	githubAPIURL, githubRepo, githubToken, githubWebhookSecret string
+	reconcileInterval                                          time.Duration
+	rateLimitReserve                                           int
+	legacyDriftCache                                           bool
 	githubConcurrency                                          int
 	jenkinsTriggerURL, jenkinsRunsURL, jenkinsToken            string
 	memcache                                                   string
@@ -94,6 +105,9 @@ func newFlagSet(r *rawFlags) *flag.FlagSet {
 	fs.StringVar(&r.githubToken, "github-token", "", "GitHub API `token` (env GITHUB_TOKEN too); empty = anonymous")
 	fs.StringVar(&r.githubWebhookSecret, "github-webhook-secret", "", "`secret` of GitHub webhooks; enables POST BASE/webhooks/github")
 	fs.IntVar(&r.githubConcurrency, "github-concurrency", 100, "maximum concurrent GitHub requests (1..100)")
+	fs.DurationVar(&r.reconcileInterval, "github-reconcile-interval", 5*time.Minute, "how often every PR of the set is re-checked on GitHub with conditional requests, catching lost webhooks; 0 = never")
+	fs.IntVar(&r.rateLimitReserve, "github-rate-limit-reserve", 100, "GitHub requests kept for people: at or below this many left (or a fifth of the limit), nothing is asked in the background and cached data is shown")
+	fs.BoolVar(&r.legacyDriftCache, "legacy-drift-cache", true, "with --memcache, keep the legacy page's drift cache (status.github_pr_drift) up to date and refresh when it evicts it")
 	fs.StringVar(&r.jenkinsTriggerURL, "jenkins-trigger-url", "https://jenkins.openlibrary.org/job/testing-deploy/buildWithParameters", "Jenkins URL that triggers a testing deploy")
 	fs.StringVar(&r.jenkinsRunsURL, "jenkins-runs-url", "https://jenkins.openlibrary.org/job/ol-dev1-deploy%20(internal)/wfapi/runs?fullStages=true", "Jenkins URL listing the deploy job's runs")
 	fs.StringVar(&r.jenkinsToken, "jenkins-token", "", "Jenkins `token`; empty = deploy unconfigured")
@@ -191,6 +205,9 @@ func (r rawFlags) validate() (config, error) {
 		GitHubToken:         r.githubToken,
 		GitHubWebhookSecret: r.githubWebhookSecret,
 		GitHubConcurrency:   r.githubConcurrency,
+		ReconcileInterval:   r.reconcileInterval,
+		RateLimitReserve:    r.rateLimitReserve,
+		LegacyDriftCache:    r.legacyDriftCache,
 		JenkinsToken:        r.jenkinsToken,
 		Memcache:            splitList(r.memcache),
 		DriftTTL:            r.driftTTL,
@@ -244,6 +261,12 @@ func (r rawFlags) validate() (config, error) {
 	}
 	cfg.GitHubRepo, err = githubRepo(r.githubRepo)
 	check(err)
+	if r.reconcileInterval < 0 || (r.reconcileInterval > 0 && r.reconcileInterval < 10*time.Second) {
+		check(fmt.Errorf("--github-reconcile-interval %s: use 0 (never) or at least 10s", r.reconcileInterval))
+	}
+	if r.rateLimitReserve < 0 {
+		check(fmt.Errorf("--github-rate-limit-reserve %d must not be negative", r.rateLimitReserve))
+	}
 	if r.githubConcurrency < 1 || r.githubConcurrency > 100 {
 		check(fmt.Errorf("--github-concurrency %d is out of range: use 1 to 100", r.githubConcurrency))
 	}

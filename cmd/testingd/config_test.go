@@ -30,6 +30,9 @@ func TestParseConfigDefaults(t *testing.T) {
 		GitHubAPIURL:      "https://api.github.com/",
 		GitHubRepo:        "internetarchive/openlibrary",
 		GitHubConcurrency: 100,
+		ReconcileInterval: 5 * time.Minute,
+		RateLimitReserve:  100,
+		LegacyDriftCache:  true,
 		JenkinsTriggerURL: "https://jenkins.openlibrary.org/job/testing-deploy/buildWithParameters",
 		JenkinsRunsURL:    "https://jenkins.openlibrary.org/job/ol-dev1-deploy%20(internal)/wfapi/runs?fullStages=true",
 		DriftTTL:          60 * time.Second,
@@ -67,6 +70,9 @@ func TestParseConfigEnv(t *testing.T) {
 		{"github-token", "envtok", "flagtok", func(c config) any { return c.GitHubToken }, "envtok", "flagtok"},
 		{"github-webhook-secret", "s1", "s2", func(c config) any { return c.GitHubWebhookSecret }, "s1", "s2"},
 		{"github-concurrency", "7", "8", func(c config) any { return c.GitHubConcurrency }, 7, 8},
+		{"github-reconcile-interval", "10m", "0", func(c config) any { return c.ReconcileInterval }, 10 * time.Minute, time.Duration(0)},
+		{"github-rate-limit-reserve", "50", "0", func(c config) any { return c.RateLimitReserve }, 50, 0},
+		{"legacy-drift-cache", "false", "true", func(c config) any { return c.LegacyDriftCache }, false, true},
 		{"jenkins-trigger-url", "http://j.test/t", "http://j.test/u", func(c config) any { return c.JenkinsTriggerURL }, "http://j.test/t", "http://j.test/u"},
 		{"jenkins-runs-url", "http://j.test/r", "http://j.test/s", func(c config) any { return c.JenkinsRunsURL }, "http://j.test/r", "http://j.test/s"},
 		{"jenkins-token", "j1", "j2", func(c config) any { return c.JenkinsToken }, "j1", "j2"},
@@ -113,7 +119,7 @@ func TestParseConfigEnv(t *testing.T) {
 				t.Errorf("from env (-want +got):\n%s", diff)
 			}
 
-			got, err = parseConfig([]string{"--" + tt.flag, tt.flagVal}, env(e))
+			got, err = parseConfig([]string{"--" + tt.flag + "=" + tt.flagVal}, env(e))
 			if err != nil {
 				t.Fatalf("flag --%s %s: %v", tt.flag, tt.flagVal, err)
 			}
@@ -204,6 +210,11 @@ func TestParseConfigValidation(t *testing.T) {
 		{"repo with space", []string{"--github-repo", "a b/c"}, nil, "OWNER/NAME"},
 		{"concurrency 0", []string{"--github-concurrency", "0"}, nil, "use 1 to 100"},
 		{"concurrency 101", []string{"--github-concurrency", "101"}, nil, "use 1 to 100"},
+		{"reconcile too often", []string{"--github-reconcile-interval", "1s"}, nil, "at least 10s"},
+		{"reconcile negative", []string{"--github-reconcile-interval", "-1m"}, nil, "--github-reconcile-interval"},
+		{"reconcile never", []string{"--github-reconcile-interval", "0"}, nil, ""},
+		{"negative reserve", []string{"--github-rate-limit-reserve", "-5"}, nil, "must not be negative"},
+		{"legacy cache not a bool", nil, map[string]string{"TESTINGD_LEGACY_DRIFT_CACHE": "sometimes"}, "TESTINGD_LEGACY_DRIFT_CACHE"},
 		{"concurrency in env", nil, map[string]string{"TESTINGD_GITHUB_CONCURRENCY": "many"}, "TESTINGD_GITHUB_CONCURRENCY"},
 		{"github api url not http", []string{"--github-api-url", "ftp://x/"}, nil, "--github-api-url"},
 		{"github api url relative", []string{"--github-api-url", "api.github.com"}, nil, "--github-api-url"},

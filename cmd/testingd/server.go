@@ -45,9 +45,13 @@ func newRegistry() *prometheus.Registry {
 //	BASE/grpc.health.v1.Health/*                   health
 //	BASE/healthz                                   "ok" for load balancers
 //	BASE/metrics                                   Prometheus
+//	BASE/webhooks/github                           GitHub webhooks (with --github-webhook-secret)
 //	BASE/...                                       the web UI (the fallback)
 func newHandler(cfg config, svc testingv1connect.TestingServiceHandler, logger *slog.Logger) http.Handler {
 	registry := newRegistry()
+	if m, ok := svc.(githubMetrics); ok {
+		registerGitHubMetrics(registry, m)
+	}
 
 	base := cfg.BasePath
 	if base == "" {
@@ -99,6 +103,11 @@ func newHandler(cfg config, svc testingv1connect.TestingServiceHandler, logger *
 	mux.Handle("GET "+base+"metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(logger.With("component", "metrics").Handler(), slog.LevelError),
 	}))
+	if wh, ok := svc.(interface{ WebhookHandler() http.Handler }); ok {
+		if h := wh.WebhookHandler(); h != nil {
+			mux.Handle(base+"webhooks/github", h)
+		}
+	}
 	mux.Handle(base, http.StripPrefix(prefix, webui.Handler()))
 	return mux
 }

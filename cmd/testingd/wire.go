@@ -14,6 +14,7 @@ import (
 	"github.com/internetarchive/testingd/integrations/github"
 	"github.com/internetarchive/testingd/integrations/jenkins"
 	"github.com/internetarchive/testingd/integrations/memcache"
+	"github.com/internetarchive/testingd/integrations/olcompress"
 	"github.com/internetarchive/testingd/integrations/openlibrary"
 	"github.com/internetarchive/testingd/persistence"
 	"github.com/internetarchive/testingd/service"
@@ -104,25 +105,54 @@ func buildService(ctx context.Context, cfg config, logger *slog.Logger) (testing
 		return nil, nil, fmt.Errorf("jenkins: %w", err)
 	}
 
-	var cache drift.Cache
+	var (
+		cache drift.Cache
+		mc    *memcache.Memcached
+	)
 	release := func() {}
 	if len(cfg.Memcache) == 0 {
 		cache = memcache.NewMemory(memcache.DefaultMaxEntries)
 	} else {
-		mc := memcache.NewMemcached(cfg.Memcache, memcache.Options{Logger: logger.With("component", "memcache")})
+		mc = memcache.NewMemcached(cfg.Memcache, memcache.Options{Logger: logger.With("component", "memcache")})
 		cache, release = mc, func() { _ = mc.Close() }
+	}
+	reserve := cfg.RateLimitReserve
+	if reserve == 0 {
+		reserve = -1 // none
+	}
+	reconcile := cfg.ReconcileInterval
+	if reconcile == 0 {
+		reconcile = -1 // never
 	}
 	// The resolver tells the service about new drift, but is built first: svc is bound
 	// just below, before anything can resolve drift (only the service asks the
 	// resolver, once it serves requests), so OnUpdate always sees it set.
 	var svc *service.Server
 	resolver := drift.New(gh, cache, drift.Options{
-		Repo:        cfg.GitHubRepo,
-		TTL:         cfg.DriftTTL,
-		Concurrency: cfg.GitHubConcurrency,
-		Logger:      logger.With("component", "drift"),
-		OnUpdate:    func() { svc.Notify() }, // watchers get the new drift
+		Repo:         cfg.GitHubRepo,
+		TTL:          cfg.DriftTTL,
+		Concurrency:  cfg.GitHubConcurrency,
+		Logger:       logger.With("component", "drift"),
+		OnUpdate:     func() { svc.Notify() }, // watchers get the new drift
+		Budget:       gh.Budget,
+		Reserve:      reserve,
+		Mergeability: true,
 	})
+
+	// The legacy page's drift cache lives in the shared memcached; with the
+	// in-process cache there is nobody to share it with.
+	var legacy service.LegacyCache
+	var mirror *olcompress.Mirror
+	if cfg.LegacyDriftCache && mc != nil {
+		mirror = olcompress.NewMirror(mc, olcompress.Default(), olcompress.MirrorOptions{
+			Logger: logger.With("component", "legacy-cache"),
+			// Refreshing takes GitHub round trips: not on the checking goroutine.
+			OnEvicted:        func() { go svc.LegacyEvicted(ctx) },
+			OnForeign:        func(_ []int, entries map[int]olcompress.DriftEntry) { go svc.LegacyForeign(ctx, entries) },
+			OnNeedsRepublish: func() { svc.LegacyRepublish(ctx) },
+		})
+		legacy = mirror
+	}
 
 	svc = service.New(service.Options{
 		Store:          store,
@@ -140,8 +170,18 @@ func buildService(ctx context.Context, cfg config, logger *slog.Logger) (testing
 			OLConfig:   cfg.OLConfig,
 			OLCheckout: cfg.OLCheckout,
 		},
-		Logger: logger.With("component", "service"),
+		Logger:            logger.With("component", "service"),
+		GitHubBudget:      gh.Budget,
+		WebhookSecret:     []byte(cfg.GitHubWebhookSecret),
+		ReconcileInterval: reconcile,
+		DriftTTL:          cfg.DriftTTL,
+		Legacy:            legacy,
 	})
+	// Webhooks, the reconcile loop and the legacy cache, until the server stops.
+	go svc.Run(ctx)
+	if mirror != nil {
+		go mirror.Run(ctx, 0)
+	}
 	return svc, release, nil
 }
 

@@ -110,6 +110,10 @@ type Server struct {
 	inFlight    int
 	records     int // bumped by ResetRecords: requests from before it are not written back
 	maxInFlight int
+
+	// hooks is the webhook state (webhook.go). Its own mutex may be taken while
+	// holding mu, never the other way round.
+	hooks webhooks
 }
 
 type pullState struct {
@@ -178,10 +182,14 @@ func (s *Server) Client() *http.Client {
 
 // SetPull adds or replaces a pull request. updated_at changes only when something in
 // the spec did, so re-setting an identical PR keeps its ETags.
+//
+// After SetWebhook, each change is also delivered as GitHub's pull_request events.
 func (s *Server) SetPull(p PullSpec) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	old := s.pulls[p.Number]
 	s.setPullLocked(p)
+	s.pullChangedLocked(old, s.pulls[p.Number])
 }
 
 func (s *Server) setPullLocked(p PullSpec) {
@@ -771,6 +779,12 @@ func (s *Server) pull(number int) (any, bool) {
 	if !ok {
 		return nil, false
 	}
+	return s.pullDetailLocked(p), true
+}
+
+// pullDetailLocked renders p as the single-PR endpoint (and webhooks) serve it;
+// s.mu must be held.
+func (s *Server) pullDetailLocked(p *pullState) pullDetailJSON {
 	d := pullDetailJSON{pullJSON: s.pullJSONLocked(p), Merged: p.spec.Merged, Mergeable: p.spec.Mergeable, Commits: 1}
 	switch {
 	case p.spec.State == "closed":
@@ -782,7 +796,7 @@ func (s *Server) pull(number int) (any, bool) {
 	default:
 		d.MergeableState = "dirty"
 	}
-	return d, true
+	return d
 }
 
 // listing answers GET pulls: state (open|closed|all, default open), per_page (default

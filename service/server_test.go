@@ -55,7 +55,9 @@ type env struct {
 	ghClient  *github.Client
 	memcached string
 	svc       *service.Server
-	url       string // the server's base URL
+	resolver  *drift.Resolver
+	mc        *memcache.Memcached // the drift cache (keys prefixed with the test's name)
+	url       string              // the server's base URL
 }
 
 type envOptions struct {
@@ -69,6 +71,13 @@ type envOptions struct {
 	// The WatchStatus poll tick and heartbeat interval; 0 = the defaults.
 	watchPoll time.Duration
 	heartbeat time.Duration
+	// GitHub sync (github.go): the webhook secret (nil = receiver off), the reconcile
+	// interval (0 = never), mergeability questions, the legacy drift cache.
+	webhookSecret []byte
+	reconcile     time.Duration
+	mergeability  bool
+	legacy        service.LegacyCache
+	reserve       int
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -108,7 +117,16 @@ func newEnv(t testing.TB, o envOptions) *env {
 		ttl = time.Minute
 	}
 	// Bound late, as in cmd/testingd: nothing resolves drift before e.svc is set.
-	resolver := drift.New(e.ghClient, mc, drift.Options{Repo: repo, TTL: ttl, Concurrency: 16, OnUpdate: func() { e.svc.Notify() }})
+	e.mc = mc
+	resolver := drift.New(e.ghClient, mc, drift.Options{
+		Repo: repo, TTL: ttl, Concurrency: 16, OnUpdate: func() { e.svc.Notify() },
+		Budget: e.ghClient.Budget, Reserve: o.reserve, Mergeability: o.mergeability, MergeableRetry: 10 * time.Millisecond,
+	})
+	e.resolver = resolver
+	reconcile := o.reconcile
+	if reconcile == 0 {
+		reconcile = -1
+	}
 	e.store = persistence.NewStore(e.statePath, nil)
 	e.audit = persistence.OpenAuditLog(persistence.AuditPath(e.statePath), nil)
 	auth := o.auth
@@ -119,10 +137,19 @@ func newEnv(t testing.TB, o envOptions) *env {
 		Store: e.store, Audit: e.audit, GitHub: e.ghClient, TranscriptPath: transcriptPath, Drift: resolver, Jenkins: jk, Auth: auth,
 		Repo: repo, JenkinsJobURL: "https://jenkins.example/job/deploy/", Info: o.info,
 		WatchPollInterval: o.watchPoll, HeartbeatInterval: o.heartbeat,
+		GitHubBudget: e.ghClient.Budget, WebhookSecret: o.webhookSecret, ReconcileInterval: reconcile, DriftTTL: ttl,
+		Legacy: o.legacy,
 	})
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.svc.Run(runCtx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
 	mux := http.NewServeMux()
 	path, handler := testingv1connect.NewTestingServiceHandler(e.svc, service.Codecs()...)
 	mux.Handle(path, service.OriginMiddleware(handler))
+	if h := e.svc.WebhookHandler(); h != nil {
+		mux.Handle("/webhooks/github", h)
+	}
 	srv := httptest.NewUnstartedServer(mux)
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)

@@ -34,6 +34,8 @@ const (
 	webhookSilence = 30 * time.Minute
 	// deployCheckTimeout bounds Deploy's look at GitHub before it plans.
 	deployCheckTimeout = 5 * time.Second
+	// coarse is the resolution of GetStatus' last-contact and last-delivery times.
+	coarse = 10 * time.Second
 )
 
 // githubSync is what the service keeps about its standing with GitHub.
@@ -134,9 +136,13 @@ func (s *Server) checkBeforeDeploy(ctx context.Context, ts []drift.Target) {
 // GitHubStatus is the service's standing with GitHub as GetStatus reports it (also
 // read by the metrics).
 func (s *Server) GitHubStatus() *testingv1.GitHubStatus {
+	// Times that move with every GitHub answer or delivery are given to 10 seconds:
+	// the status is pushed to every watcher whenever it changes, and a busy
+	// repository's deliveries (most about PRs not in the set) must not push a new
+	// status several times a second for a "last delivery" line.
 	out := &testingv1.GitHubStatus{
 		WebhooksEnabled: s.webhooks != nil,
-		LastWebhookAt:   timestamp(s.lastWebhook(), true),
+		LastWebhookAt:   timestamp(s.lastWebhook().Truncate(coarse), true),
 		FreshFor:        durationpb.New(s.drift.TTL()),
 	}
 	if n := s.gh.reconcile.Load(); n != 0 {
@@ -148,7 +154,7 @@ func (s *Server) GitHubStatus() *testingv1.GitHubStatus {
 			out.RateLimit, out.RateRemaining = int32(b.Limit), int32(b.Remaining)
 			out.RateReset = timestamp(b.Reset, true)
 		}
-		out.LastContactAt = timestamp(b.LastContact, true)
+		out.LastContactAt = timestamp(b.LastContact.Truncate(coarse), true)
 	}
 	out.BudgetLow = s.drift.LowBudget() != nil
 	return out

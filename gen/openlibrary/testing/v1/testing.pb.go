@@ -769,12 +769,13 @@ type GitHubStatus struct {
 	// GitHub nothing on its own (no background refresh, no reconcile) and shows cached
 	// data, marked stale, until rate_reset.
 	BudgetLow bool `protobuf:"varint,4,opt,name=budget_low,json=budgetLow,proto3" json:"budget_low,omitempty"`
-	// When GitHub last answered a request successfully (200 or 304); unset when never.
+	// When GitHub last answered a request successfully (200 or 304), to 10 seconds;
+	// unset when never.
 	LastContactAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_contact_at,json=lastContactAt,proto3" json:"last_contact_at,omitempty"`
 	// True when the webhook receiver is on (--github-webhook-secret is set).
 	WebhooksEnabled bool `protobuf:"varint,6,opt,name=webhooks_enabled,json=webhooksEnabled,proto3" json:"webhooks_enabled,omitempty"`
-	// When the last verified webhook delivery arrived (any event, ping included); unset
-	// when none has since the service started.
+	// When the last verified webhook delivery arrived (any event, ping included), to 10
+	// seconds; unset when none has since the service started.
 	LastWebhookAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_webhook_at,json=lastWebhookAt,proto3" json:"last_webhook_at,omitempty"`
 	// When the reconcile loop last asked GitHub about every PR of the set; unset when
 	// it has not run yet.

@@ -241,7 +241,8 @@ export type GitHubStatus = Message<"openlibrary.testing.v1.GitHubStatus"> & {
   budgetLow: boolean;
 
   /**
-   * When GitHub last answered a request successfully (200 or 304); unset when never.
+   * When GitHub last answered a request successfully (200 or 304), to 10 seconds;
+   * unset when never.
    *
    * @generated from field: google.protobuf.Timestamp last_contact_at = 5;
    */
@@ -255,8 +256,8 @@ export type GitHubStatus = Message<"openlibrary.testing.v1.GitHubStatus"> & {
   webhooksEnabled: boolean;
 
   /**
-   * When the last verified webhook delivery arrived (any event, ping included); unset
-   * when none has since the service started.
+   * When the last verified webhook delivery arrived (any event, ping included), to 10
+   * seconds; unset when none has since the service started.
    *
    * @generated from field: google.protobuf.Timestamp last_webhook_at = 7;
    */

@@ -177,7 +177,9 @@ func New(opts Options) *Server {
 		s.webhooks = &webhooks{secret: opts.WebhookSecret, queue: make(chan github.Webhook, webhookQueue)}
 	}
 	s.gh = githubSync{budget: opts.GitHubBudget, interval: cmp.Or(opts.ReconcileInterval, defaultReconcileInterval), driftTTL: opts.DriftTTL}
-	s.gh.liveTTL = max(s.gh.driftTTL, s.gh.interval)
+	// Twice the interval: each reconcile renews every fact, so while it runs nothing
+	// reaches this TTL and the resolver never lists open PRs on its own.
+	s.gh.liveTTL = max(s.gh.driftTTL, 2*s.gh.interval)
 	s.runs = newRefresher(runsTTL, failedRunsTTL, runsTimeout, now, logger.With("component", "jenkins"), opts.Jenkins.Runs)
 	s.runs.onChange = s.Notify // a new Jenkins run status reaches watchers
 	s.watch = newHub(s.status, opts.WatchPollInterval, opts.HeartbeatInterval, logger.With("component", "watch"))

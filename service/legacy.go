@@ -144,3 +144,12 @@ func numbers(ts []drift.Target) []int {
 	}
 	return out
 }
+
+// LegacyStats returns the legacy cache mirror's counters; false when it is off.
+func (s *Server) LegacyStats() (olcompress.MirrorStats, bool) {
+	m, ok := s.legacy.(interface{ Stats() olcompress.MirrorStats })
+	if !ok {
+		return olcompress.MirrorStats{}, false
+	}
+	return m.Stats(), true
+}

@@ -119,6 +119,7 @@ func TestGitHubWiring(t *testing.T) {
 		`testingd_github_webhook_deliveries_total{outcome="applied"} 1`,
 		`testingd_github_webhook_deliveries_total{outcome="bad_signature"} 1`,
 		"testingd_github_last_contact_timestamp_seconds 1",
+		`testingd_legacy_drift_cache_events_total{event="publish"}`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	testingv1 "github.com/internetarchive/testingd/gen/openlibrary/testing/v1"
+	"github.com/internetarchive/testingd/integrations/olcompress"
 	"github.com/internetarchive/testingd/service"
 )
 
@@ -13,6 +14,7 @@ import (
 type githubMetrics interface {
 	GitHubStatus() *testingv1.GitHubStatus
 	WebhookStats() service.WebhookStats
+	LegacyStats() (olcompress.MirrorStats, bool)
 }
 
 // registerGitHubMetrics exports the rate-limit budget, GitHub's last answer, the
@@ -53,6 +55,22 @@ func registerGitHubMetrics(reg prometheus.Registerer, svc githubMetrics) {
 			"applied":       st.Applied,
 		} {
 			ch <- prometheus.MustNewConstMetric(deliveries, prometheus.CounterValue, float64(n), outcome)
+		}
+	}})
+	legacy := prometheus.NewDesc("testingd_legacy_drift_cache_events_total",
+		"What the legacy page's drift cache mirror did or saw, by event (only with --memcache).", []string{"event"}, nil)
+	reg.MustRegister(collectorFunc{desc: legacy, collect: func(ch chan<- prometheus.Metric) {
+		st, ok := svc.LegacyStats()
+		if !ok {
+			return
+		}
+		for event, n := range map[string]uint64{
+			"publish":      st.Publishes,
+			"eviction":     st.Evictions,
+			"foreign":      st.Foreign,
+			"decode_error": st.DecodeErrors,
+		} {
+			ch <- prometheus.MustNewConstMetric(legacy, prometheus.CounterValue, float64(n), event)
 		}
 	}})
 }

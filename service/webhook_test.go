@@ -16,8 +16,6 @@ import (
 
 var hookSecret = []byte("webhook-secret")
 
-
-
 // row returns PR n's row of st, or nil.
 func row(st *testingv1.GetStatusResponse, n int32) *testingv1.PullRequest {
 	for _, r := range st.GetPrs() {

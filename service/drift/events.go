@@ -66,7 +66,7 @@ func (r *Resolver) lowBudget(now time.Time) *BudgetError {
 // as the REST API. A moved head needs a comparison; it is started here, in the
 // background, and reads meanwhile show the new head with the drift pending (they do not
 // wait for it); OnUpdate announces it. It reports whether the facts were taken (false
-// when they are older than what is known, or t is not a valid row).
+// when they are older than what is known — a late delivery — or t is not a valid row).
 func (r *Resolver) Apply(ctx context.Context, t Target, p github.Pull) bool {
 	if t.Number <= 0 || p.Number != t.Number {
 		return false
@@ -80,7 +80,9 @@ func (r *Resolver) Apply(ctx context.Context, t Target, p github.Pull) bool {
 		e = &pullEntry{}
 		r.pulls[p.Number] = e
 	}
-	if e.known && rec.FetchedAt.Before(e.rec.FetchedAt) {
+	// GitHub does not deliver in order: a payload older than what is known (by
+	// GitHub's own updated_at) is a late delivery, not news.
+	if e.known && (rec.FetchedAt.Before(e.rec.FetchedAt) || rec.UpdatedAt.Before(e.rec.UpdatedAt)) {
 		r.mu.Unlock()
 		return false
 	}

@@ -79,11 +79,25 @@ func TestApplyOrder(t *testing.T) {
 	if e.r.Apply(ctx, targets[0], old) {
 		t.Error("Apply took facts older than the fetched ones")
 	}
+	if f := e.r.Resolve(ctx, targets).PRs[1]; f.Title != "PR 1" {
+		t.Errorf("title %q; want the fetched one", f.Title)
+	}
 	if e.r.Apply(ctx, Target{Number: 2, Pin: pinOf(1)}, old) {
 		t.Error("Apply took PR 1's facts for row 2")
 	}
-	if f := e.r.Resolve(ctx, targets).PRs[1]; f.Title != "PR 1" {
-		t.Errorf("title %q; want the fetched one", f.Title)
+	// Deliveries out of order: the later push arrives first, then the earlier one.
+	clk.Advance(time.Minute)
+	later, earlier := gh.pulls[1], gh.pulls[1]
+	later.HeadSHA, later.UpdatedAt = sha(31), clk.Now().Add(-10*time.Second)
+	earlier.HeadSHA, earlier.UpdatedAt = sha(30), clk.Now().Add(-20*time.Second)
+	if !e.r.Apply(ctx, targets[0], later) {
+		t.Fatal("Apply refused the later push")
+	}
+	if e.r.Apply(ctx, targets[0], earlier) {
+		t.Error("Apply took a delivery older (updated_at) than the one applied")
+	}
+	if f := e.r.Resolve(ctx, targets).PRs[1]; f.HeadSHA != sha(31) {
+		t.Errorf("head %s; want the later push's", f.HeadSHA)
 	}
 }
 

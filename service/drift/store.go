@@ -15,17 +15,20 @@ import (
 
 // pullRecord is what is kept of one PR, in L1 and (as JSON) in L2.
 type pullRecord struct {
-	Title          string    `json:"title,omitempty"`
-	Author         string    `json:"author,omitempty"`
-	AuthorAvatar   string    `json:"author_avatar,omitempty"`
-	Assignee       string    `json:"assignee,omitempty"`
-	AssigneeAvatar string    `json:"assignee_avatar,omitempty"`
-	HeadSHA        string    `json:"head_sha"`
-	Merged         bool      `json:"merged,omitempty"`
-	Closed         bool      `json:"closed,omitempty"`
-	Mergeable      *bool     `json:"mergeable,omitempty"`
-	MergeableState string    `json:"mergeable_state,omitempty"`
-	FetchedAt      time.Time `json:"fetched_at"`
+	Title          string `json:"title,omitempty"`
+	Author         string `json:"author,omitempty"`
+	AuthorAvatar   string `json:"author_avatar,omitempty"`
+	Assignee       string `json:"assignee,omitempty"`
+	AssigneeAvatar string `json:"assignee_avatar,omitempty"`
+	HeadSHA        string `json:"head_sha"`
+	Merged         bool   `json:"merged,omitempty"`
+	Closed         bool   `json:"closed,omitempty"`
+	Mergeable      *bool  `json:"mergeable,omitempty"`
+	MergeableState string `json:"mergeable_state,omitempty"`
+	// UpdatedAt is GitHub's updated_at: it orders webhook deliveries, which GitHub
+	// does not promise to deliver in order.
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	FetchedAt time.Time `json:"fetched_at"`
 }
 
 // inherit keeps what old knew of the mergeability of the same head when rec does not
@@ -52,6 +55,7 @@ func recordOf(p github.Pull, at time.Time) pullRecord {
 		Closed:         p.Closed(),
 		Mergeable:      p.Mergeable,
 		MergeableState: p.MergeableState,
+		UpdatedAt:      p.UpdatedAt,
 		FetchedAt:      at,
 	}
 }

@@ -73,7 +73,7 @@ func resetSuffix(e *github.RateLimitError) string {
 func driftError(res driftResultErr) string {
 	if res.err == nil {
 		if res.stale {
-			return "some drift is older than the refresh interval; refreshing"
+			return "some drift is being refreshed from GitHub"
 		}
 		return ""
 	}

@@ -278,3 +278,28 @@ func stateHas(rows []persistence.PR, n int, title, assignee string) bool {
 	}
 	return false
 }
+
+// Under a secondary rate limit (403 with Retry-After) webhooks still bring every
+// change: the new head shows at once, the drift is unknown and says why, and once
+// Retry-After has passed the comparison is made and the drift shows.
+func TestWebhookUnderRateLimit(t *testing.T) {
+	t.Parallel()
+	e := newHookEnv(t, envOptions{ttl: 4 * time.Second}) // retries come after a second
+	w := openWatch(t, e.connect)
+	w.first(t)
+	e.gh.SecondaryRateLimit(time.Second)
+	e.gh.SetCompare(pin13238, head3, "ahead", 2, 0)
+	e.gh.SetPull(fakegithub.PullSpec{Number: 13238, Title: "Fix search facets fallback", Head: head3, Author: "mekarpeles"})
+	st := w.status(t, func(st *testingv1.GetStatusResponse) bool {
+		r := row(st, 13238)
+		return r.HeadSha == head3 && strings.Contains(st.DriftError, "rate limit")
+	}).msg.Status
+	if r := row(st, 13238); r.Drift != -1 || !st.DriftStale {
+		t.Errorf("while limited: drift %d, stale %v; want unknown and stale", r.Drift, st.DriftStale)
+	}
+	// Reads after the limit retry the comparison.
+	waitUntil(t, func() bool {
+		res, err := e.connect.GetStatus(t.Context(), connect.NewRequest(&testingv1.GetStatusRequest{}))
+		return err == nil && row(res.Msg, 13238).Drift == 2
+	})
+}

@@ -180,3 +180,25 @@ func TestTransportObserveBudget(t *testing.T) {
 		}
 	}
 }
+
+// FuzzObserveBudget: any rate-limit headers leave a sane budget (never negative, never
+// more left than the limit) and never panic.
+func FuzzObserveBudget(f *testing.F) {
+	f.Add(200, "5000", "4999", "1700000000", "core")
+	f.Add(304, "60", "0", "1700003600", "")
+	f.Add(403, "-1", "5", "x", "search")
+	f.Add(200, "10", "20", "99999999999999999999", "core")
+	f.Fuzz(func(t *testing.T, status int, limit, remaining, reset, resource string) {
+		tr := newTransport(nil, "")
+		h := http.Header{}
+		h.Set("X-RateLimit-Limit", limit)
+		h.Set("X-RateLimit-Remaining", remaining)
+		h.Set("X-RateLimit-Reset", reset)
+		h.Set("X-RateLimit-Resource", resource)
+		tr.observe(&http.Response{StatusCode: status, Header: h})
+		b := tr.currentBudget()
+		if b.Known && (b.Remaining < 0 || b.Limit < 0 || b.Remaining > b.Limit || b.Reset.IsZero()) {
+			t.Errorf("budget %+v from limit %q remaining %q reset %q", b, limit, remaining, reset)
+		}
+	})
+}

@@ -86,6 +86,11 @@ test("load: the real set is shown, every kind of row, the build and the server",
     await seeText(conflict, "merge conflict");
     await seeText(page.getByTestId("info"), "testingd");
     assert.equal(await page.getByTestId("offline-banner").count(), 0);
+    // How testingd stands with GitHub: the fake's rate-limit headers and its last answer.
+    const github = page.getByTestId("github-status");
+    await seeText(github, "last answer");
+    assert.match(await deepText(github), /^GitHub: [\d,]+ \/ [\d,]+ requests left · resets (\d\d:\d\d|\d{4}-\d\d-\d\d \d\d:\d\d) UTC · /);
+    assert.equal(await page.getByTestId("github-budget-low").count(), 0);
   });
 });
 

@@ -1,8 +1,8 @@
 // Pure helpers shared by the components: times, SHAs, GitHub links, ref splitting,
 // plan wording. No DOM, no RPC: unit-testable in any JS runtime.
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { ChangeKind, type PullRequest } from "./gen/openlibrary/testing/v1/testing_pb.js";
+import { ChangeKind, Mergeable, type PullRequest } from "./gen/openlibrary/testing/v1/testing_pb.js";
 
 export const DEFAULT_REPO = "internetarchive/openlibrary";
 
@@ -40,6 +40,33 @@ export function timeAgo(ms: number | undefined, now: number, locale?: string): s
 export function formatTime(ms: number | undefined): string {
   if (ms === undefined) return "";
   return new Date(ms).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+}
+
+/** "17:03 UTC" for a time on the same UTC day as now, else the full formatTime. */
+export function formatClock(ms: number | undefined, now: number): string {
+  if (ms === undefined) return "";
+  const iso = new Date(ms).toISOString();
+  return iso.slice(0, 10) === new Date(now).toISOString().slice(0, 10) ? `${iso.slice(11, 16)} UTC` : formatTime(ms);
+}
+
+/** Seconds of a Duration; undefined when unset. */
+export function durationSeconds(d: Duration | undefined): number | undefined {
+  return d ? Number(d.seconds) + d.nanos / 1e9 : undefined;
+}
+
+/** "45 s", "90 s", "5 min", "1 h", "1 h 30 min": a setting's length, compactly. */
+export function formatDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 120 || (s < 3600 && s % 60 !== 0)) return `${s} s`;
+  if (s < 3600) return `${s / 60} min`;
+  const h = Math.floor(s / 3600);
+  const m = Math.round((s % 3600) / 60);
+  return m ? `${h} h ${m} min` : `${h} h`;
+}
+
+/** 4812 → "4,812" (the page's words are English, so are its digits). */
+export function formatCount(n: number): string {
+  return n.toLocaleString("en-US");
 }
 
 export function shortSha(sha: string): string {
@@ -103,6 +130,50 @@ export function driftPill(pr: PullRequest, repo: string): DriftPill {
     title: `${pr.drift} commit${pr.drift === 1 ? "" : "s"} behind ${pin}`,
     href: pr.headSha ? compareUrl(repo, pr.commit, pr.headSha) : undefined,
   };
+}
+
+export interface MergePill {
+  /** The visible words. */
+  label: string;
+  /** The tooltip: what it means, with GitHub's own word. */
+  title: string;
+  kind: "conflicts" | "checking" | "other";
+}
+
+// GitHub's words for a PR that merges but not (yet) at once, in the row's words.
+const mergeWords: Record<string, [label: string, why: string]> = {
+  blocked: ["blocked", "merging is blocked until a required review or check passes"],
+  behind: ["behind master", "the base branch has moved on and a branch rule wants the PR brought up to date"],
+  unstable: ["unstable", "some checks that are not required fail or are still running"],
+  draft: ["draft", "a draft: not ready for review"],
+};
+
+/**
+ * The mergeability pill of a row, from Mergeable and GitHub's own word
+ * (mergeable_state); undefined when there is nothing to say: clean, not asked, or
+ * a row that no longer merges anywhere (merged, closed, removed).
+ */
+export function mergePill(pr: PullRequest): MergePill | undefined {
+  if (!pr.inSet || pr.merged || pr.closed) return undefined;
+  const word = pr.mergeableState;
+  const said = word ? ` (GitHub: "${word}")` : "";
+  if (pr.mergeable === Mergeable.CONFLICTING || word === "dirty") {
+    return {
+      label: "conflicts with master",
+      kind: "conflicts",
+      title: `GitHub says this PR conflicts with its base branch; the next build may fail to merge it${said}`,
+    };
+  }
+  // GitHub's word first: a draft is a draft whether or not the merge is computed yet.
+  const other = mergeWords[word];
+  if (other) {
+    const clean = pr.mergeable === Mergeable.CLEAN ? "; it merges without conflicts" : "";
+    return { label: other[0], kind: "other", title: `GitHub: "${word}": ${other[1]}${clean}` };
+  }
+  if (pr.mergeable === Mergeable.UNKNOWN || word === "unknown") {
+    return { label: "checking…", kind: "checking", title: `GitHub is still working out whether this PR merges cleanly${said}` };
+  }
+  return undefined;
 }
 
 /** Update (stage a pin to the head) makes sense when the head moved and nothing is staged. */

@@ -26,6 +26,7 @@ import { base, tokens } from "./styles.js";
 import type { ConfirmEvent } from "./tr-confirm-deploy.js";
 import type { Notice } from "./tr-notices.js";
 import type { TrAddForm } from "./tr-add-form.js";
+import { budgetLowError } from "./tr-github-status.js";
 import type { TrHistory } from "./tr-history.js";
 import type { TrPrTable } from "./tr-pr-table.js";
 import type { TrShortcuts } from "./tr-shortcuts.js";
@@ -105,6 +106,7 @@ export class TrApp extends LitElement {
       }
       .drift-note {
         font-size: 0.85rem;
+        margin: 0 0 0.15rem;
       }
       .drift-note .warn {
         color: var(--tr-warning);
@@ -397,6 +399,10 @@ export class TrApp extends LitElement {
 
   private renderDeploySection(s: GetStatusResponse) {
     const checked = tsMs(s.driftResolvedAt);
+    // While the budget is low, tr-github-status says so (and why the drift is not
+    // refreshing): the drift note does not repeat it.
+    const low = s.github?.budgetLow ?? false;
+    const error = low && budgetLowError.test(s.driftError) ? "" : s.driftError;
     return html`<div class="deploy">
       <tr-plan .changes=${s.pendingChanges} .repo=${s.githubRepo}></tr-plan>
       <div class="buttons">
@@ -409,10 +415,13 @@ export class TrApp extends LitElement {
           ${this.refreshing ? html`<span class="spinner" aria-hidden="true"></span>` : refresh} Refresh from GitHub
         </button>
       </div>
-      <p class="drift-note muted" data-testid="drift-note">
-        ${checked !== undefined ? html`Drift checked <tr-relative-time .ms=${checked}></tr-relative-time>.` : "Drift not checked yet."}
-        ${s.driftError ? html`<span class="warn">${s.driftError}</span>` : s.driftStale ? "Refreshing…" : nothing}
-      </p>
+      <div class="github">
+        <p class="drift-note muted" data-testid="drift-note">
+          ${checked !== undefined ? html`Drift checked <tr-relative-time .ms=${checked}></tr-relative-time>.` : "Drift not checked yet."}
+          ${error ? html`<span class="warn">${error}</span>` : s.driftStale && !low ? "Refreshing…" : nothing}
+        </p>
+        <tr-github-status .github=${s.github}></tr-github-status>
+      </div>
     </div>`;
   }
 

@@ -6,8 +6,8 @@
 import { LitElement, css, html, nothing } from "lit";
 import { customElement, property } from "lit/decorators.js";
 import { RemoveEvent, RestoreEvent, SelectEvent, StageEvent } from "./events.js";
-import { canUpdate, changeLabels, driftPill, effectiveActive, hasStaged, prUrl, shortSha } from "./format.js";
-import { ChangeKind, Mergeable, Stage, type PullRequest } from "./gen/openlibrary/testing/v1/testing_pb.js";
+import { canUpdate, changeLabels, driftPill, effectiveActive, hasStaged, mergePill, prUrl, shortSha } from "./format.js";
+import { ChangeKind, Stage, type PullRequest } from "./gen/openlibrary/testing/v1/testing_pb.js";
 import { arrowUp, hourglass, trash, undo } from "./icons.js";
 import { base } from "./styles.js";
 import { avatar, avatarStyles } from "./avatar.js";
@@ -100,6 +100,10 @@ export class TrPrRow extends LitElement {
       }
       .badges:empty {
         display: none;
+      }
+      .badge.checking {
+        font-weight: 400;
+        border-style: dashed;
       }
       .drift {
         display: flex;
@@ -230,11 +234,20 @@ export class TrPrRow extends LitElement {
       pr.closed ? b("neutral", "closed", "Closed without merging: the next deploy removes it") : nothing,
       pr.isNew ? b("info", "new", "Added since the last deploy: joins the box on the next deploy") : nothing,
       pr.inSet && !pr.active && pr.pendingActive === undefined ? b("neutral", "off", "Switched off: not on the box") : nothing,
-      pr.mergeable === Mergeable.CONFLICTING
-        ? b("warning", "conflicts with master", "GitHub says this PR conflicts with its base branch; the next build may fail to merge it")
-        : nothing,
+      this.renderMergeability(pr),
       pr.mergeConflict ? b("danger", "merge failed", "The last build failed to merge this PR: it is not on the box") : nothing,
     ];
+  }
+
+  /** Conflicts (a warning), GitHub still computing (subtle), or GitHub's word for a PR that is not clean. */
+  private renderMergeability(pr: PullRequest) {
+    const m = mergePill(pr);
+    if (!m) return nothing;
+    const cls = m.kind === "conflicts" ? "warning" : m.kind === "checking" ? "neutral checking" : "neutral";
+    const prefix = m.kind === "checking" ? "mergeability: " : m.kind === "other" ? "GitHub: " : "";
+    return html`<span class="badge ${cls}" title=${m.title} data-testid="mergeability" data-kind=${m.kind}
+      >${prefix ? html`<span class="visually-hidden">${prefix}</span>` : nothing}${m.label}</span
+    >`;
   }
 
   private renderDrift(pr: PullRequest) {

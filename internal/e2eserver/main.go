@@ -478,7 +478,14 @@ func (w *world) build(now time.Time, specs []spec, removed map[int]string) {
 		if s.closed {
 			state = "closed"
 		}
-		w.pulls = append(w.pulls, fakegithub.PullSpec{Number: s.number, Title: s.title, Head: head, Author: s.author, Assignee: s.assignee, Merged: s.merged, State: state})
+		// GitHub has computed mergeability for the open PRs (clean), as it has for an
+		// ordinary set; without it every open row would say "checking…".
+		var mergeable *bool
+		if state == "" && !s.merged {
+			clean := true
+			mergeable = &clean
+		}
+		w.pulls = append(w.pulls, fakegithub.PullSpec{Number: s.number, Title: s.title, Head: head, Author: s.author, Assignee: s.assignee, Merged: s.merged, State: state, Mergeable: mergeable})
 		r := row{
 			PR: s.number, Commit: pin, Active: !s.off, Title: s.title,
 			AddedAt: pyTime(now.Add(-s.addedAgo)), AddedBy: s.addedBy,

@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/protobuf/types/known/durationpb"
-
 	testingv1 "github.com/internetarchive/testingd/gen/openlibrary/testing/v1"
 	"github.com/internetarchive/testingd/integrations/github"
 	"github.com/internetarchive/testingd/service/drift"
@@ -143,7 +141,7 @@ func (s *Server) GitHubStatus() *testingv1.GitHubStatus {
 	out := &testingv1.GitHubStatus{
 		WebhooksEnabled: s.webhooks != nil,
 		LastWebhookAt:   timestamp(s.lastWebhook().Truncate(coarse), true),
-		FreshFor:        durationpb.New(s.drift.TTL()),
+		FreshForSeconds: int32(s.drift.TTL() / time.Second),
 	}
 	if n := s.gh.reconcile.Load(); n != 0 {
 		out.LastReconcileAt = timestamp(time.Unix(0, n), true)

@@ -12,6 +12,7 @@ import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import zlib from "node:zlib";
+import { gzipAsync } from "@gfx/zopfli";
 import { minifyTemplates } from "./minify-templates.mjs";
 
 const root = dirname(fileURLToPath(import.meta.url));
@@ -48,10 +49,13 @@ const template = await readFile(join(root, "src/index.html"), "utf8");
 files.set("index.html", Buffer.from(template.replaceAll("{{script}}", script).replaceAll("{{favicon}}", favicon)));
 
 if (!test) {
-  // Precompressed siblings at fixed levels. Node's gzip header carries mtime 0
-  // and no file name, so the bytes depend on the content alone.
+  // Precompressed siblings. The .gz is made with Zopfli, a slower deflate
+  // encoder whose output any gzip decoder reads and which is about 4% smaller
+  // than zlib's level 9: it is made once here and served many times. Its gzip
+  // header carries mtime 0 and no file name, so the bytes depend on the content
+  // alone (as brotli's do).
   for (const [name, buf] of [...files]) {
-    files.set(`${name}.gz`, zlib.gzipSync(buf, { level: 9 }));
+    files.set(`${name}.gz`, await gzipAsync(buf, { numiterations: 15 }));
     files.set(
       `${name}.br`,
       zlib.brotliCompressSync(buf, {

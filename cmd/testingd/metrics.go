@@ -40,7 +40,7 @@ func registerGitHubMetrics(reg prometheus.Registerer, svc githubMetrics) {
 		gauge("last_reconcile_timestamp_seconds", "When the reconcile loop last re-checked the set on GitHub (0 = not yet).",
 			func(g *testingv1.GitHubStatus) float64 { return unixSeconds(g.GetLastReconcileAt()) }),
 		gauge("fresh_for_seconds", "How long resolved GitHub facts count as fresh now.",
-			func(g *testingv1.GitHubStatus) float64 { return g.GetFreshFor().AsDuration().Seconds() }),
+			func(g *testingv1.GitHubStatus) float64 { return float64(g.GetFreshForSeconds()) }),
 	)
 	deliveries := prometheus.NewDesc("testingd_github_webhook_deliveries_total",
 		"Webhook deliveries received, by outcome.", []string{"outcome"}, nil)
@@ -101,4 +101,4 @@ type collectorFunc struct {
 }
 
 func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-func (c collectorFunc) Collect(ch chan<- prometheus.Metric)  { c.collect(ch) }
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }

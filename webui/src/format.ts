@@ -1,6 +1,6 @@
 // Pure helpers shared by the components: times, SHAs, GitHub links, ref splitting,
 // plan wording. No DOM, no RPC: unit-testable in any JS runtime.
-import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { ChangeKind, Mergeable, type PullRequest } from "./gen/openlibrary/testing/v1/testing_pb.js";
 
@@ -47,11 +47,6 @@ export function formatClock(ms: number | undefined, now: number): string {
   if (ms === undefined) return "";
   const iso = new Date(ms).toISOString();
   return iso.slice(0, 10) === new Date(now).toISOString().slice(0, 10) ? `${iso.slice(11, 16)} UTC` : formatTime(ms);
-}
-
-/** Seconds of a Duration; undefined when unset. */
-export function durationSeconds(d: Duration | undefined): number | undefined {
-  return d ? Number(d.seconds) + d.nanos / 1e9 : undefined;
 }
 
 /** "45 s", "90 s", "5 min", "1 h", "1 h 30 min": a setting's length, compactly. */

@@ -6,7 +6,7 @@
 // the reset). Unset facts are left out; nothing at all without a GitHubStatus.
 import { LitElement, css, html, nothing, type TemplateResult } from "lit";
 import { customElement, property } from "lit/decorators.js";
-import { durationSeconds, formatClock, formatCount, formatDuration, formatTime, tsMs } from "./format.js";
+import { formatClock, formatCount, formatDuration, formatTime, tsMs } from "./format.js";
 import type { GitHubStatus } from "./gen/openlibrary/testing/v1/testing_pb.js";
 import { base } from "./styles.js";
 import "./tr-relative-time.js";
@@ -50,7 +50,7 @@ export class TrGitHubStatus extends LitElement {
     const reset = tsMs(g.rateReset);
     const [left, limit] = [formatCount(g.rateRemaining), formatCount(g.rateLimit)];
     const items = [
-      html`<span title=${`GitHub's rate limit: ${left} of ${limit} requests left in this window, as of GitHub's last answer`}
+      html`<span title=${`Rate limit: ${left} of ${limit} left in this window`}
         >GitHub: ${left} / ${limit} requests left</span
       >`,
     ];
@@ -62,15 +62,15 @@ export class TrGitHubStatus extends LitElement {
   }
 
   private webhooks(g: GitHubStatus): TemplateResult {
-    const fresh = durationSeconds(g.freshFor);
+    const fresh = g.freshForSeconds;
     if (!g.webhooksEnabled) {
       return html`<span
-        title="No webhook secret is set: testingd learns of changes on GitHub by asking again once its facts are older than this"
-        >webhooks off${fresh !== undefined && fresh > 0 ? ` — changes are polled every ${formatDuration(fresh)}` : ""}</span
+        title="No webhook secret: testingd asks GitHub again once its facts are this old"
+        >webhooks off${fresh > 0 ? ` — changes are polled every ${formatDuration(fresh)}` : ""}</span
       >`;
     }
     const last = tsMs(g.lastWebhookAt);
-    const title = `GitHub tells testingd of changes by webhook${fresh !== undefined && fresh > 0 ? `; GitHub facts count as fresh for ${formatDuration(fresh)}` : ""}`;
+    const title = `GitHub tells testingd of changes by webhook${fresh > 0 ? `; facts stay fresh for ${formatDuration(fresh)}` : ""}`;
     return last !== undefined
       ? html`<span title=${title}>webhooks: last delivery <tr-relative-time .ms=${last}></tr-relative-time></span>`
       : html`<span title=${title}>webhooks on, no delivery yet</span>`;
@@ -95,13 +95,13 @@ export class TrGitHubStatus extends LitElement {
     const items = [
       ...this.budget(g, now),
       contact !== undefined
-        ? html`<span title="When GitHub last answered testingd (a success or an unchanged answer)"
+        ? html`<span title="When GitHub last answered"
             >last answer <tr-relative-time .ms=${contact}></tr-relative-time></span
           >`
         : undefined,
       this.webhooks(g),
       reconcile !== undefined
-        ? html`<span title="When testingd last re-checked every PR of the set on GitHub (it catches what webhooks missed)"
+        ? html`<span title="Every PR of the set re-checked on GitHub (catches missed webhooks)"
             >reconciled <tr-relative-time .ms=${reconcile}></tr-relative-time></span
           >`
         : undefined,

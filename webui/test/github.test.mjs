@@ -37,7 +37,7 @@ const known = {
   webhooksEnabled: true,
   lastWebhookAt: ago(3),
   lastReconcileAt: ago(4),
-  freshFor: "600s",
+  freshForSeconds: 600,
 };
 
 test("GitHub standing: requests left, the reset, the last answer (ticking), webhooks, the reconcile", async () => {
@@ -61,7 +61,7 @@ test("GitHub standing: requests left, the reset, the last answer (ticking), webh
 });
 
 test("GitHub standing: an unknown budget and unset times are left out; webhooks off says how often it polls", async () => {
-  await withPausedPage({ status: status({ prs: [pr(1)], github: { webhooksEnabled: false, freshFor: "60s" } }) }, async (page) => {
+  await withPausedPage({ status: status({ prs: [pr(1)], github: { webhooksEnabled: false, freshForSeconds: 60 } }) }, async (page) => {
     await seeText(standing(page), "webhooks off — changes are polled every 60 s");
     const text = await deepText(standing(page));
     for (const absent of ["requests left", "resets", "last answer", "reconciled", "last delivery"]) {
@@ -69,7 +69,7 @@ test("GitHub standing: an unknown budget and unset times are left out; webhooks 
     }
     assert.equal(text, "webhooks off — changes are polled every 60 s");
     // Webhooks on, nothing delivered yet; GitHub answered but has not said its limit.
-    await fake(page, (f, s) => f.setStatus(s), status({ prs: [pr(1)], version: "v2", github: { webhooksEnabled: true, lastContactAt: NOW_ISO, freshFor: "300s" } }));
+    await fake(page, (f, s) => f.setStatus(s), status({ prs: [pr(1)], version: "v2", github: { webhooksEnabled: true, lastContactAt: NOW_ISO, freshForSeconds: 300 } }));
     await seeText(standing(page), "last answer 5 seconds ago · webhooks on, no delivery yet");
     assert.ok(!(await deepText(standing(page))).includes("requests left"));
   });

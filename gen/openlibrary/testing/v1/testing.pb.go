@@ -17,7 +17,6 @@ package testingv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
-	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -780,11 +779,12 @@ type GitHubStatus struct {
 	// When the reconcile loop last asked GitHub about every PR of the set; unset when
 	// it has not run yet.
 	LastReconcileAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_reconcile_at,json=lastReconcileAt,proto3" json:"last_reconcile_at,omitempty"`
-	// How long resolved GitHub facts count as fresh now: --drift-ttl, or the reconcile
-	// interval while webhooks arrive.
-	FreshFor      *durationpb.Duration `protobuf:"bytes,9,opt,name=fresh_for,json=freshFor,proto3" json:"fresh_for,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// How long, in seconds, resolved GitHub facts count as fresh now: --drift-ttl, or
+	// twice the reconcile interval while webhooks arrive. (Seconds rather than a
+	// google.protobuf.Duration: the web UI's bundle stays smaller.)
+	FreshForSeconds int32 `protobuf:"varint,9,opt,name=fresh_for_seconds,json=freshForSeconds,proto3" json:"fresh_for_seconds,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GitHubStatus) Reset() {
@@ -873,11 +873,11 @@ func (x *GitHubStatus) GetLastReconcileAt() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *GitHubStatus) GetFreshFor() *durationpb.Duration {
+func (x *GitHubStatus) GetFreshForSeconds() int32 {
 	if x != nil {
-		return x.FreshFor
+		return x.FreshForSeconds
 	}
-	return nil
+	return 0
 }
 
 // PullRequest is one row of the testing set.
@@ -3020,7 +3020,7 @@ var File_openlibrary_testing_v1_testing_proto protoreflect.FileDescriptor
 
 const file_openlibrary_testing_v1_testing_proto_rawDesc = "" +
 	"\n" +
-	"$openlibrary/testing/v1/testing.proto\x12\x16openlibrary.testing.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
+	"$openlibrary/testing/v1/testing.proto\x12\x16openlibrary.testing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
 	"\x10GetStatusRequest\"\xc7\a\n" +
 	"\x11GetStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12@\n" +
@@ -3048,7 +3048,7 @@ const file_openlibrary_testing_v1_testing_proto_rawDesc = "" +
 	"\vjenkins_url\x18\x12 \x01(\tR\n" +
 	"jenkinsUrl\x12'\n" +
 	"\x0fmerge_conflicts\x18\x13 \x03(\x05R\x0emergeConflicts\x12<\n" +
-	"\x06github\x18\x14 \x01(\v2$.openlibrary.testing.v1.GitHubStatusR\x06github\"\xe1\x03\n" +
+	"\x06github\x18\x14 \x01(\v2$.openlibrary.testing.v1.GitHubStatusR\x06github\"\xd5\x03\n" +
 	"\fGitHubStatus\x12\x1d\n" +
 	"\n" +
 	"rate_limit\x18\x01 \x01(\x05R\trateLimit\x12%\n" +
@@ -3060,8 +3060,8 @@ const file_openlibrary_testing_v1_testing_proto_rawDesc = "" +
 	"\x0flast_contact_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\rlastContactAt\x12)\n" +
 	"\x10webhooks_enabled\x18\x06 \x01(\bR\x0fwebhooksEnabled\x12B\n" +
 	"\x0flast_webhook_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rlastWebhookAt\x12F\n" +
-	"\x11last_reconcile_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0flastReconcileAt\x126\n" +
-	"\tfresh_for\x18\t \x01(\v2\x19.google.protobuf.DurationR\bfreshFor\"\x9b\a\n" +
+	"\x11last_reconcile_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0flastReconcileAt\x12*\n" +
+	"\x11fresh_for_seconds\x18\t \x01(\x05R\x0ffreshForSeconds\"\x9b\a\n" +
 	"\vPullRequest\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\x05R\x06number\x12\x16\n" +
 	"\x06commit\x18\x02 \x01(\tR\x06commit\x12\x16\n" +
@@ -3345,7 +3345,6 @@ var file_openlibrary_testing_v1_testing_proto_goTypes = []any{
 	(*Event)(nil),                  // 37: openlibrary.testing.v1.Event
 	(*EventPullRequest)(nil),       // 38: openlibrary.testing.v1.EventPullRequest
 	(*timestamppb.Timestamp)(nil),  // 39: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 40: google.protobuf.Duration
 }
 var file_openlibrary_testing_v1_testing_proto_depIdxs = []int32{
 	39, // 0: openlibrary.testing.v1.GetStatusResponse.last_deploy_at:type_name -> google.protobuf.Timestamp
@@ -3359,66 +3358,65 @@ var file_openlibrary_testing_v1_testing_proto_depIdxs = []int32{
 	39, // 8: openlibrary.testing.v1.GitHubStatus.last_contact_at:type_name -> google.protobuf.Timestamp
 	39, // 9: openlibrary.testing.v1.GitHubStatus.last_webhook_at:type_name -> google.protobuf.Timestamp
 	39, // 10: openlibrary.testing.v1.GitHubStatus.last_reconcile_at:type_name -> google.protobuf.Timestamp
-	40, // 11: openlibrary.testing.v1.GitHubStatus.fresh_for:type_name -> google.protobuf.Duration
-	39, // 12: openlibrary.testing.v1.PullRequest.added_at:type_name -> google.protobuf.Timestamp
-	4,  // 13: openlibrary.testing.v1.PullRequest.mergeable:type_name -> openlibrary.testing.v1.Mergeable
-	0,  // 14: openlibrary.testing.v1.PullRequest.action:type_name -> openlibrary.testing.v1.ChangeKind
-	39, // 15: openlibrary.testing.v1.PullRequest.drift_resolved_at:type_name -> google.protobuf.Timestamp
-	0,  // 16: openlibrary.testing.v1.PendingChange.kind:type_name -> openlibrary.testing.v1.ChangeKind
-	8,  // 17: openlibrary.testing.v1.WatchStatusResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	16, // 18: openlibrary.testing.v1.GetBuildResultResponse.prs:type_name -> openlibrary.testing.v1.BuildPullRequest
-	39, // 19: openlibrary.testing.v1.GetBuildResultResponse.modified_at:type_name -> google.protobuf.Timestamp
-	39, // 20: openlibrary.testing.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
-	19, // 21: openlibrary.testing.v1.GetServerInfoResponse.features:type_name -> openlibrary.testing.v1.FeatureFlag
-	20, // 22: openlibrary.testing.v1.GetServerInfoResponse.viewer:type_name -> openlibrary.testing.v1.Viewer
-	23, // 23: openlibrary.testing.v1.AddPRsResponse.results:type_name -> openlibrary.testing.v1.AddResult
-	8,  // 24: openlibrary.testing.v1.AddPRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	2,  // 25: openlibrary.testing.v1.AddResult.outcome:type_name -> openlibrary.testing.v1.AddOutcome
-	30, // 26: openlibrary.testing.v1.RemovePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
-	8,  // 27: openlibrary.testing.v1.RemovePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	30, // 28: openlibrary.testing.v1.RestorePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
-	8,  // 29: openlibrary.testing.v1.RestorePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	1,  // 30: openlibrary.testing.v1.StagePRsRequest.stage:type_name -> openlibrary.testing.v1.Stage
-	30, // 31: openlibrary.testing.v1.StagePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
-	8,  // 32: openlibrary.testing.v1.StagePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	5,  // 33: openlibrary.testing.v1.ItemResult.outcome:type_name -> openlibrary.testing.v1.ItemOutcome
-	3,  // 34: openlibrary.testing.v1.DeployResponse.outcome:type_name -> openlibrary.testing.v1.DeployOutcome
-	11, // 35: openlibrary.testing.v1.DeployResponse.applied:type_name -> openlibrary.testing.v1.PendingChange
-	8,  // 36: openlibrary.testing.v1.DeployResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	8,  // 37: openlibrary.testing.v1.EvictDriftResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	37, // 38: openlibrary.testing.v1.ListEventsResponse.events:type_name -> openlibrary.testing.v1.Event
-	39, // 39: openlibrary.testing.v1.Event.time:type_name -> google.protobuf.Timestamp
-	6,  // 40: openlibrary.testing.v1.Event.kind:type_name -> openlibrary.testing.v1.EventKind
-	1,  // 41: openlibrary.testing.v1.Event.stage:type_name -> openlibrary.testing.v1.Stage
-	38, // 42: openlibrary.testing.v1.Event.prs:type_name -> openlibrary.testing.v1.EventPullRequest
-	3,  // 43: openlibrary.testing.v1.Event.deploy_outcome:type_name -> openlibrary.testing.v1.DeployOutcome
-	7,  // 44: openlibrary.testing.v1.TestingService.GetStatus:input_type -> openlibrary.testing.v1.GetStatusRequest
-	12, // 45: openlibrary.testing.v1.TestingService.WatchStatus:input_type -> openlibrary.testing.v1.WatchStatusRequest
-	14, // 46: openlibrary.testing.v1.TestingService.GetBuildResult:input_type -> openlibrary.testing.v1.GetBuildResultRequest
-	17, // 47: openlibrary.testing.v1.TestingService.GetServerInfo:input_type -> openlibrary.testing.v1.GetServerInfoRequest
-	21, // 48: openlibrary.testing.v1.TestingService.AddPRs:input_type -> openlibrary.testing.v1.AddPRsRequest
-	24, // 49: openlibrary.testing.v1.TestingService.RemovePRs:input_type -> openlibrary.testing.v1.RemovePRsRequest
-	26, // 50: openlibrary.testing.v1.TestingService.RestorePRs:input_type -> openlibrary.testing.v1.RestorePRsRequest
-	28, // 51: openlibrary.testing.v1.TestingService.StagePRs:input_type -> openlibrary.testing.v1.StagePRsRequest
-	31, // 52: openlibrary.testing.v1.TestingService.Deploy:input_type -> openlibrary.testing.v1.DeployRequest
-	33, // 53: openlibrary.testing.v1.TestingService.EvictDrift:input_type -> openlibrary.testing.v1.EvictDriftRequest
-	35, // 54: openlibrary.testing.v1.TestingService.ListEvents:input_type -> openlibrary.testing.v1.ListEventsRequest
-	8,  // 55: openlibrary.testing.v1.TestingService.GetStatus:output_type -> openlibrary.testing.v1.GetStatusResponse
-	13, // 56: openlibrary.testing.v1.TestingService.WatchStatus:output_type -> openlibrary.testing.v1.WatchStatusResponse
-	15, // 57: openlibrary.testing.v1.TestingService.GetBuildResult:output_type -> openlibrary.testing.v1.GetBuildResultResponse
-	18, // 58: openlibrary.testing.v1.TestingService.GetServerInfo:output_type -> openlibrary.testing.v1.GetServerInfoResponse
-	22, // 59: openlibrary.testing.v1.TestingService.AddPRs:output_type -> openlibrary.testing.v1.AddPRsResponse
-	25, // 60: openlibrary.testing.v1.TestingService.RemovePRs:output_type -> openlibrary.testing.v1.RemovePRsResponse
-	27, // 61: openlibrary.testing.v1.TestingService.RestorePRs:output_type -> openlibrary.testing.v1.RestorePRsResponse
-	29, // 62: openlibrary.testing.v1.TestingService.StagePRs:output_type -> openlibrary.testing.v1.StagePRsResponse
-	32, // 63: openlibrary.testing.v1.TestingService.Deploy:output_type -> openlibrary.testing.v1.DeployResponse
-	34, // 64: openlibrary.testing.v1.TestingService.EvictDrift:output_type -> openlibrary.testing.v1.EvictDriftResponse
-	36, // 65: openlibrary.testing.v1.TestingService.ListEvents:output_type -> openlibrary.testing.v1.ListEventsResponse
-	55, // [55:66] is the sub-list for method output_type
-	44, // [44:55] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	39, // 11: openlibrary.testing.v1.PullRequest.added_at:type_name -> google.protobuf.Timestamp
+	4,  // 12: openlibrary.testing.v1.PullRequest.mergeable:type_name -> openlibrary.testing.v1.Mergeable
+	0,  // 13: openlibrary.testing.v1.PullRequest.action:type_name -> openlibrary.testing.v1.ChangeKind
+	39, // 14: openlibrary.testing.v1.PullRequest.drift_resolved_at:type_name -> google.protobuf.Timestamp
+	0,  // 15: openlibrary.testing.v1.PendingChange.kind:type_name -> openlibrary.testing.v1.ChangeKind
+	8,  // 16: openlibrary.testing.v1.WatchStatusResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	16, // 17: openlibrary.testing.v1.GetBuildResultResponse.prs:type_name -> openlibrary.testing.v1.BuildPullRequest
+	39, // 18: openlibrary.testing.v1.GetBuildResultResponse.modified_at:type_name -> google.protobuf.Timestamp
+	39, // 19: openlibrary.testing.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
+	19, // 20: openlibrary.testing.v1.GetServerInfoResponse.features:type_name -> openlibrary.testing.v1.FeatureFlag
+	20, // 21: openlibrary.testing.v1.GetServerInfoResponse.viewer:type_name -> openlibrary.testing.v1.Viewer
+	23, // 22: openlibrary.testing.v1.AddPRsResponse.results:type_name -> openlibrary.testing.v1.AddResult
+	8,  // 23: openlibrary.testing.v1.AddPRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	2,  // 24: openlibrary.testing.v1.AddResult.outcome:type_name -> openlibrary.testing.v1.AddOutcome
+	30, // 25: openlibrary.testing.v1.RemovePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
+	8,  // 26: openlibrary.testing.v1.RemovePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	30, // 27: openlibrary.testing.v1.RestorePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
+	8,  // 28: openlibrary.testing.v1.RestorePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	1,  // 29: openlibrary.testing.v1.StagePRsRequest.stage:type_name -> openlibrary.testing.v1.Stage
+	30, // 30: openlibrary.testing.v1.StagePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
+	8,  // 31: openlibrary.testing.v1.StagePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	5,  // 32: openlibrary.testing.v1.ItemResult.outcome:type_name -> openlibrary.testing.v1.ItemOutcome
+	3,  // 33: openlibrary.testing.v1.DeployResponse.outcome:type_name -> openlibrary.testing.v1.DeployOutcome
+	11, // 34: openlibrary.testing.v1.DeployResponse.applied:type_name -> openlibrary.testing.v1.PendingChange
+	8,  // 35: openlibrary.testing.v1.DeployResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	8,  // 36: openlibrary.testing.v1.EvictDriftResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	37, // 37: openlibrary.testing.v1.ListEventsResponse.events:type_name -> openlibrary.testing.v1.Event
+	39, // 38: openlibrary.testing.v1.Event.time:type_name -> google.protobuf.Timestamp
+	6,  // 39: openlibrary.testing.v1.Event.kind:type_name -> openlibrary.testing.v1.EventKind
+	1,  // 40: openlibrary.testing.v1.Event.stage:type_name -> openlibrary.testing.v1.Stage
+	38, // 41: openlibrary.testing.v1.Event.prs:type_name -> openlibrary.testing.v1.EventPullRequest
+	3,  // 42: openlibrary.testing.v1.Event.deploy_outcome:type_name -> openlibrary.testing.v1.DeployOutcome
+	7,  // 43: openlibrary.testing.v1.TestingService.GetStatus:input_type -> openlibrary.testing.v1.GetStatusRequest
+	12, // 44: openlibrary.testing.v1.TestingService.WatchStatus:input_type -> openlibrary.testing.v1.WatchStatusRequest
+	14, // 45: openlibrary.testing.v1.TestingService.GetBuildResult:input_type -> openlibrary.testing.v1.GetBuildResultRequest
+	17, // 46: openlibrary.testing.v1.TestingService.GetServerInfo:input_type -> openlibrary.testing.v1.GetServerInfoRequest
+	21, // 47: openlibrary.testing.v1.TestingService.AddPRs:input_type -> openlibrary.testing.v1.AddPRsRequest
+	24, // 48: openlibrary.testing.v1.TestingService.RemovePRs:input_type -> openlibrary.testing.v1.RemovePRsRequest
+	26, // 49: openlibrary.testing.v1.TestingService.RestorePRs:input_type -> openlibrary.testing.v1.RestorePRsRequest
+	28, // 50: openlibrary.testing.v1.TestingService.StagePRs:input_type -> openlibrary.testing.v1.StagePRsRequest
+	31, // 51: openlibrary.testing.v1.TestingService.Deploy:input_type -> openlibrary.testing.v1.DeployRequest
+	33, // 52: openlibrary.testing.v1.TestingService.EvictDrift:input_type -> openlibrary.testing.v1.EvictDriftRequest
+	35, // 53: openlibrary.testing.v1.TestingService.ListEvents:input_type -> openlibrary.testing.v1.ListEventsRequest
+	8,  // 54: openlibrary.testing.v1.TestingService.GetStatus:output_type -> openlibrary.testing.v1.GetStatusResponse
+	13, // 55: openlibrary.testing.v1.TestingService.WatchStatus:output_type -> openlibrary.testing.v1.WatchStatusResponse
+	15, // 56: openlibrary.testing.v1.TestingService.GetBuildResult:output_type -> openlibrary.testing.v1.GetBuildResultResponse
+	18, // 57: openlibrary.testing.v1.TestingService.GetServerInfo:output_type -> openlibrary.testing.v1.GetServerInfoResponse
+	22, // 58: openlibrary.testing.v1.TestingService.AddPRs:output_type -> openlibrary.testing.v1.AddPRsResponse
+	25, // 59: openlibrary.testing.v1.TestingService.RemovePRs:output_type -> openlibrary.testing.v1.RemovePRsResponse
+	27, // 60: openlibrary.testing.v1.TestingService.RestorePRs:output_type -> openlibrary.testing.v1.RestorePRsResponse
+	29, // 61: openlibrary.testing.v1.TestingService.StagePRs:output_type -> openlibrary.testing.v1.StagePRsResponse
+	32, // 62: openlibrary.testing.v1.TestingService.Deploy:output_type -> openlibrary.testing.v1.DeployResponse
+	34, // 63: openlibrary.testing.v1.TestingService.EvictDrift:output_type -> openlibrary.testing.v1.EvictDriftResponse
+	36, // 64: openlibrary.testing.v1.TestingService.ListEvents:output_type -> openlibrary.testing.v1.ListEventsResponse
+	54, // [54:65] is the sub-list for method output_type
+	43, // [43:54] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_openlibrary_testing_v1_testing_proto_init() }

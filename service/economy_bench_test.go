@@ -1,14 +1,11 @@
 package service_test
 
 import (
-	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -17,16 +14,8 @@ import (
 	"connectrpc.com/connect"
 
 	testingv1 "github.com/internetarchive/testingd/gen/openlibrary/testing/v1"
-	"github.com/internetarchive/testingd/gen/openlibrary/testing/v1/testingv1connect"
-	"github.com/internetarchive/testingd/integrations/github"
-	"github.com/internetarchive/testingd/integrations/jenkins"
-	"github.com/internetarchive/testingd/integrations/memcache"
 	"github.com/internetarchive/testingd/internal/fakegithub"
-	"github.com/internetarchive/testingd/internal/fakejenkins"
-	"github.com/internetarchive/testingd/internal/testmemcached"
 	"github.com/internetarchive/testingd/persistence"
-	"github.com/internetarchive/testingd/service"
-	"github.com/internetarchive/testingd/service/drift"
 )
 
 // The two measurements of issue 5: what a simulated hour of an ordinary working day
@@ -224,11 +213,7 @@ func (w *econWorld) apply(e econEvent) {
 // with the resolver's intervals set from the compressed production values.
 func newEconEnv(b *testing.B, s *econScript) (*env, *econWorld) {
 	b.Helper()
-	e := &env{dir: b.TempDir()}
-	e.statePath = filepath.Join(e.dir, "_testing-prs.json")
-	e.gh = fakegithub.New(b)
-	w := &econWorld{gh: e.gh, specs: make(map[int]fakegithub.PullSpec), ahead: make(map[int]int), pins: s.pins}
-
+	specs := make(map[int]fakegithub.PullSpec)
 	st := persistence.NewState()
 	st.LastDeployAt = "2026-08-05T18:00:00+00:00"
 	for i := range econSetPRs {
@@ -240,9 +225,7 @@ func newEconEnv(b *testing.B, s *econScript) (*env, *econWorld) {
 		if i%3 == 0 {
 			p.Assignee = "maintainer" + strconv.Itoa(i%4)
 		}
-		w.specs[n], w.ahead[n] = p, s.ahead[n]
-		e.gh.SetPull(p)
-		e.gh.SetCompare(s.pins[n], p.Head, "ahead", s.ahead[n], 0)
+		specs[n] = p
 		pr := persistence.NewPR(n, s.pins[n])
 		pr.Title, pr.Author, pr.Assignee = p.Title, p.Author, p.Assignee
 		pr.AddedAt, pr.AddedBy = "2026-08-01T10:00:00+00:00", "openlibrary"
@@ -251,52 +234,28 @@ func newEconEnv(b *testing.B, s *econScript) (*env, *econWorld) {
 	}
 	for i := range econOtherPRs {
 		n := econOtherBase + 1 + i
-		p := fakegithub.PullSpec{Number: n, Title: fmt.Sprintf("Someone else's PR %d", n), Head: econSHA(fmt.Sprintf("head-%d-init", n)), Author: "someone", Mergeable: boolPtr(true)}
-		w.specs[n] = p
-		e.gh.SetPull(p)
+		specs[n] = fakegithub.PullSpec{Number: n, Title: fmt.Sprintf("Someone else's PR %d", n), Head: econSHA(fmt.Sprintf("head-%d-init", n)), Author: "someone", Mergeable: boolPtr(true)}
 	}
-	writeAtomically(b, e.statePath, st.Marshal())
+	// The production intervals, compressed. Nothing asks GitHub before the first
+	// request and the first reconcile tick, so the fake is seeded just after.
+	e := newEnv(b, envOptions{
+		stateBytes:    st.Marshal(),
+		ttl:           econReal(econDriftTTL),
+		webhookSecret: hookSecret,
+		reconcile:     econReal(econReconcile),
+		mergeability:  true,
+		mergeRetry:    econReal(econMergeableRetry),
+	})
+	w := &econWorld{gh: e.gh, specs: specs, ahead: make(map[int]int), pins: s.pins}
+	for n, p := range specs {
+		e.gh.SetPull(p)
+		if pin, ok := s.pins[n]; ok {
+			w.ahead[n] = s.ahead[n]
+			e.gh.SetCompare(pin, p.Head, "ahead", s.ahead[n], 0)
+		}
+	}
 	e.gh.SetQuota(econQuota)
 	e.gh.SetLatency(econLatency)
-
-	var err error
-	e.ghClient, err = github.New(github.Options{BaseURL: e.gh.URL, Repo: repo, Token: "gh-secret-token", HTTPClient: e.gh.Client(), Timeout: 5 * time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.jk = fakejenkins.New(b)
-	jk, err := jenkins.New(jenkins.Options{RunsURL: e.jk.RunsURL(), TriggerURL: e.jk.TriggerURL(), HTTPClient: e.jk.Client(), Timeout: 5 * time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.memcached = testmemcached.Start(b)
-	e.mc = memcache.NewMemcached([]string{e.memcached}, memcache.Options{KeyPrefix: b.Name()})
-	b.Cleanup(func() { _ = e.mc.Close() })
-	ttl := econReal(econDriftTTL)
-	e.resolver = drift.New(e.ghClient, e.mc, drift.Options{
-		Repo: repo, TTL: ttl, OnUpdate: func() { e.svc.Notify() },
-		Budget: e.ghClient.Budget, Mergeability: true, MergeableRetry: econReal(econMergeableRetry),
-	})
-	e.store = persistence.NewStore(e.statePath, nil)
-	e.audit = persistence.OpenAuditLog(persistence.AuditPath(e.statePath), nil)
-	e.svc = service.New(service.Options{
-		Store: e.store, Audit: e.audit, GitHub: e.ghClient, TranscriptPath: filepath.Join(e.dir, "_dev-merged_status.txt"),
-		Drift: e.resolver, Jenkins: jk, Auth: service.DevAuth{}, Repo: repo,
-		GitHubBudget: e.ghClient.Budget, WebhookSecret: hookSecret,
-		ReconcileInterval: econReal(econReconcile), DriftTTL: ttl,
-	})
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { e.svc.Run(runCtx); close(done) }()
-	b.Cleanup(func() { stop(); <-done })
-	mux := http.NewServeMux()
-	path, handler := testingv1connect.NewTestingServiceHandler(e.svc, service.Codecs()...)
-	mux.Handle(path, service.OriginMiddleware(handler))
-	mux.Handle("/webhooks/github", e.svc.WebhookHandler())
-	srv := httptest.NewServer(mux)
-	b.Cleanup(srv.Close)
-	e.url = srv.URL
-	e.connect = testingv1connect.NewTestingServiceClient(srv.Client(), srv.URL, connect.WithProtoJSON())
 	return e, w
 }
 

@@ -76,8 +76,11 @@ type envOptions struct {
 	webhookSecret []byte
 	reconcile     time.Duration
 	mergeability  bool
+	mergeRetry    time.Duration // default 10ms
 	legacy        service.LegacyCache
 	reserve       int
+	// stateBytes, when set, is written as the state file (instead of a fixture).
+	stateBytes []byte
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -87,6 +90,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 	transcriptPath := filepath.Join(e.dir, "_dev-merged_status.txt")
 	if o.state != "" {
 		copyFile(t, fixtures+o.state, e.statePath)
+	}
+	if o.stateBytes != nil {
+		if err := os.WriteFile(e.statePath, o.stateBytes, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if o.transcript != "" {
 		copyFile(t, fixtures+o.transcript, transcriptPath)
@@ -118,9 +126,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	// Bound late, as in cmd/testingd: nothing resolves drift before e.svc is set.
 	e.mc = mc
+	mergeRetry := o.mergeRetry
+	if mergeRetry == 0 {
+		mergeRetry = 10 * time.Millisecond
+	}
 	resolver := drift.New(e.ghClient, mc, drift.Options{
 		Repo: repo, TTL: ttl, Concurrency: 16, OnUpdate: func() { e.svc.Notify() },
-		Budget: e.ghClient.Budget, Reserve: o.reserve, Mergeability: o.mergeability, MergeableRetry: 10 * time.Millisecond,
+		Budget: e.ghClient.Budget, Reserve: o.reserve, Mergeability: o.mergeability, MergeableRetry: mergeRetry,
 	})
 	e.resolver = resolver
 	reconcile := o.reconcile

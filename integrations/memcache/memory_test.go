@@ -5,58 +5,42 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/internetarchive/testingd/internal/fakeclock"
 )
-
-// fakeClock is a settable clock for Memory.now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func TestMemoryTTL(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	clock := fakeclock.New(time.Unix(1_800_000_000, 0))
 	c := NewMemory(10)
-	c.now = clock.now
+	c.now = clock.Now
 	ctx := t.Context()
 
 	c.Set(ctx, "minute", []byte("m"), time.Minute)
 	c.Set(ctx, "hour", []byte("h"), time.Hour)
 	c.Set(ctx, "never", []byte("n"), 0)
 
-	clock.advance(time.Minute - time.Nanosecond)
+	clock.Advance(time.Minute - time.Nanosecond)
 	if got := c.GetMulti(ctx, []string{"minute", "hour", "never"}); len(got) != 3 {
 		t.Fatalf("just before the first expiry: %d entries, want 3", len(got))
 	}
-	clock.advance(time.Nanosecond)
+	clock.Advance(time.Nanosecond)
 	if got := c.GetMulti(ctx, []string{"minute", "hour", "never"}); len(got) != 2 || got["minute"] != nil {
 		t.Fatalf("at the first expiry: %v, want hour and never", got)
 	}
 	if c.Len() != 2 {
 		t.Fatalf("expired entry kept after it was met: Len = %d", c.Len())
 	}
-	clock.advance(100 * 365 * 24 * time.Hour)
+	clock.Advance(100 * 365 * 24 * time.Hour)
 	if got := c.GetMulti(ctx, []string{"hour", "never"}); len(got) != 1 || got["never"] == nil {
 		t.Fatalf("a century later: %v, want only never", got)
 	}
 
 	// Overwriting resets the ttl.
 	c.Set(ctx, "k", []byte("1"), time.Minute)
-	clock.advance(50 * time.Second)
+	clock.Advance(50 * time.Second)
 	c.Set(ctx, "k", []byte("2"), time.Minute)
-	clock.advance(50 * time.Second)
+	clock.Advance(50 * time.Second)
 	if got := c.GetMulti(ctx, []string{"k"}); string(got["k"]) != "2" {
 		t.Fatalf("overwritten entry = %q, want 2 with a fresh ttl", got["k"])
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/internetarchive/testingd/integrations/memcache"
+	"github.com/internetarchive/testingd/internal/fakeclock"
 	"github.com/internetarchive/testingd/internal/testmemcached"
 )
 
@@ -17,24 +18,9 @@ var quiet = slog.New(slog.DiscardHandler)
 
 // fakeClock is the mirror's clock in tests: TTL logic is driven by moving it,
 // never by sleeping.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = fakeclock.Clock
 
-func newClock() *fakeClock { return &fakeClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *fakeClock { return fakeclock.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)) }
 
 // countingCache counts the Sets of each key on the way to the real cache.
 type countingCache struct {

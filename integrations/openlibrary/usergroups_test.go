@@ -11,26 +11,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/internetarchive/testingd/internal/fakeclock"
 	"github.com/internetarchive/testingd/internal/fakeopenlibrary"
 )
 
-// clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+type clock = fakeclock.Clock
 
 func newGroups(t *testing.T, ol *fakeopenlibrary.Server) (*Groups, *clock) {
 	t.Helper()
@@ -40,7 +25,7 @@ func newGroups(t *testing.T, ol *fakeopenlibrary.Server) (*Groups, *clock) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{now: time.Date(2026, 1, 18, 17, 0, 0, 0, time.UTC)}
+	c := fakeclock.New(time.Date(2026, 1, 18, 17, 0, 0, 0, time.UTC))
 	g.now = c.Now
 	return g, c
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/internetarchive/testingd/integrations/github"
+	"github.com/internetarchive/testingd/internal/fakeclock"
 )
 
 // fakeGitHub is a handwritten in-memory GitHub. It records every call by kind, counts
@@ -287,24 +288,9 @@ func (c *mapCache) get(key string) ([]byte, time.Duration, bool) {
 }
 
 // clock is a fake clock for Options.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = fakeclock.Clock
 
-func newClock() *clock { return &clock{t: time.Date(2026, 8, 6, 15, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return fakeclock.New(time.Date(2026, 8, 6, 15, 0, 0, 0, time.UTC)) }
 
 const testRepo = "internetarchive/openlibrary"
 

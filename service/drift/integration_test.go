@@ -11,6 +11,7 @@ import (
 
 	"github.com/internetarchive/testingd/integrations/github"
 	"github.com/internetarchive/testingd/integrations/memcache"
+	"github.com/internetarchive/testingd/internal/fakeclock"
 	"github.com/internetarchive/testingd/internal/fakegithub"
 )
 
@@ -58,7 +59,7 @@ func TestThroughTheRealClient(t *testing.T) {
 	targets = append(targets, Target{131, wireSHA("pin131")}) // no such PR
 
 	// Real time: the fake's rate-limit reset is a wall-clock time.
-	clk := &clock{t: time.Now()}
+	clk := fakeclock.New(time.Now())
 	updates := make(chan struct{}, 10)
 	r := New(client, memcache.NewMemory(0), Options{
 		Repo: fake.Repo(), TTL: time.Minute, Logger: slog.New(slog.DiscardHandler), Now: clk.Now,

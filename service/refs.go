@@ -46,14 +46,14 @@ func ParseRef(ref, repo string) (int, error) {
 	if m := urlRe.FindStringSubmatch(s); m != nil {
 		owner, name, kind, num := m[1], m[2], strings.ToLower(m[3]), m[4]
 		if kind == "issues" {
-			return 0, fmt.Errorf("%w: %q is an issue URL, not a pull request", errRef, clip(s))
+			return 0, fmt.Errorf("%w: %s is an issue URL, not a pull request", errRef, quoted(s))
 		}
 		if repo != "" && !strings.EqualFold(owner+"/"+name, repo) {
-			return 0, fmt.Errorf("%w: %q is a pull request of %s/%s, not of %s", errRef, clip(s), owner, name, repo)
+			return 0, fmt.Errorf("%w: %s is a pull request of %s/%s, not of %s", errRef, quoted(s), owner, name, repo)
 		}
 		return parseNumber(num)
 	}
-	return 0, fmt.Errorf("%w: %q is not a PR number, #N, pull request URL or deploy line", errRef, clip(s))
+	return 0, fmt.Errorf("%w: %s is not a PR number, #N, pull request URL or deploy line", errRef, quoted(s))
 }
 
 func parseNumber(s string) (int, error) {
@@ -65,7 +65,7 @@ func parseNumber(s string) (int, error) {
 	case err != nil && errors.Is(err, strconv.ErrRange), err == nil && n > math.MaxInt32:
 		return 0, fmt.Errorf("%w: %s is too large for a PR number", errRef, clip(s))
 	case err != nil:
-		return 0, fmt.Errorf("%w: %q is not a number", errRef, clip(s))
+		return 0, fmt.Errorf("%w: %s is not a number", errRef, quoted(s))
 	case n == 0:
 		return 0, fmt.Errorf("%w: 0 is not a PR number; they start at 1", errRef)
 	}
@@ -73,6 +73,17 @@ func parseNumber(s string) (int, error) {
 }
 
 // clip shortens s for quoting in an error message.
+// quoted is s as a Go-quoted string cut to about 80 bytes: quoting turns each
+// unprintable byte into four, so the input is cut after quoting, not before.
+func quoted(s string) string {
+	const max = 80
+	q := strconv.Quote(s)
+	if len(q) <= max {
+		return q
+	}
+	return q[:max-1] + "…\""
+}
+
 func clip(s string) string {
 	const max = 80
 	if len(s) <= max {

@@ -3,7 +3,8 @@
 #
 # Builds testingd, cmd/loadgen and cmd/benchreport, runs the `go test -bench`
 # micro-benchmarks, then benchreport, which measures the whole scenario in one run
-# against a fake GitHub with 100 ms per request and writes docs/BENCHMARKS.md.
+# against a fake GitHub with 100 ms per request (a 3-minute soak of the testingd binary
+# included; -soak 0 skips it) and writes docs/BENCHMARKS.md and its SVG plots in docs/plots/.
 # Needs no network beyond the Go module cache; uses memcached when it is installed.
 # Takes several minutes; nothing in it fails on a slow figure.
 #
@@ -54,4 +55,4 @@ npm run bench --prefix webui >&2
 
 echo "bench: benchreport" >&2
 "$tmp/benchreport" -o docs/BENCHMARKS.md -gobench "$tmp/gobench.txt" -include docs/ui-benchmarks.md -testingd "$tmp/testingd" -command "$command" "$@"
-echo "bench: wrote docs/BENCHMARKS.md" >&2
+echo "bench: wrote docs/BENCHMARKS.md and docs/plots/" >&2

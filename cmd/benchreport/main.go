@@ -12,7 +12,13 @@
 //     TTL, and of a forced refresh;
 //   - warm GetStatus: server time (Connect interceptor and whole HTTP handler) and
 //     client latency, sequentially and under load (internal/load, as cmd/loadgen);
-//   - with -testingd, the same load against the real testingd binary as a child process.
+//   - with -testingd, the same load against the real testingd binary as a child process,
+//     and a soak of it (-soak, 3 minutes): readers, writers and 200 WatchStatus streams at
+//     once, its throughput, latency, memory and goroutines sampled over time, and a
+//     verdict on growth (internal/load's Soak, as `loadgen -soak`).
+//
+// The cold resolve against set size and the soak are drawn as SVG plots (plot.go, no
+// dependency) into plots/ next to the report, which embeds them.
 //
 // The output of `go test -bench` (-gobench) is pasted in. scripts/bench.sh (make bench)
 // runs it all; nothing here asserts a speed: goals are reported as met or missed.
@@ -56,6 +62,14 @@ type config struct {
 	baseline   bool
 	quietWait  time.Duration
 	retries    int
+	plots      string // directory of the SVG plots ("" = none)
+
+	soak           time.Duration // 0 = no soak
+	soakReaders    int
+	soakWriters    int
+	soakWatchers   int
+	soakWriteEvery time.Duration
+	soakSample     time.Duration
 }
 
 func main() {
@@ -77,6 +91,19 @@ func realMain(args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "benchreport: %v\n", err)
 		return 1
+	}
+	plots, err := rep.plots()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "benchreport: plots: %v\n", err)
+		return 1
+	}
+	if cfg.plots != "" {
+		if err := writePlots(cfg.plots, plots); err != nil {
+			fmt.Fprintf(os.Stderr, "benchreport: %v\n", err)
+			return 1
+		}
+		rep.plotDir = relDir(cfg.out, cfg.plots)
+		rep.plotNames = plotNames(plots)
 	}
 	md := rep.markdown()
 	if cfg.out != "" {
@@ -101,7 +128,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.include, "include", "", "Markdown `file` (a section made by another measurement, e.g. docs/ui-benchmarks.md) to include as it is")
 	fs.StringVar(&cfg.testingd, "testingd", "", "testingd `binary` to load as a child process too (\"\" = skip)")
 	fs.StringVar(&cfg.memcached, "memcached", "auto", "shared cache: auto (a memcached child when memcached is installed, else in-process), off (in-process), or the memcached `binary`")
-	sizes := fs.String("sizes", "10,50,200", "tracked set sizes (50 must be one of them)")
+	sizes := fs.String("sizes", "10,25,50,100,200", "tracked set sizes (50 must be one of them)")
 	fs.IntVar(&cfg.reps, "reps", 5, "cold measurements per size")
 	fs.DurationVar(&cfg.latency, "github-latency", 100*time.Millisecond, "latency the fake GitHub adds to every request")
 	fs.IntVar(&cfg.sequential, "sequential", 20000, "warm GetStatus calls made one after another")
@@ -112,6 +139,13 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.baseline, "baseline", true, "measure the legacy sequential baseline (2 × N requests one after another)")
 	fs.DurationVar(&cfg.quietWait, "quiet-wait", time.Minute, "before each timed phase, wait up to this long for other processes to leave the CPU idle (0 = never wait)")
 	fs.IntVar(&cfg.retries, "retries", 2, "how many times a timed phase disturbed by other processes' CPU use is measured again")
+	fs.StringVar(&cfg.plots, "plots", "", "write the SVG plots into this `directory` (\"\" = next to -o, in plots/; \"-\" = none)")
+	fs.DurationVar(&cfg.soak, "soak", 3*time.Minute, "soak: how long to hold the testingd binary under readers, writers and watch streams (0 = skip; needs -testingd)")
+	fs.IntVar(&cfg.soakReaders, "soak-readers", 4, "soak: GetStatus workers")
+	fs.IntVar(&cfg.soakWriters, "soak-writers", 2, "soak: writers, each changing a row of its own")
+	fs.IntVar(&cfg.soakWatchers, "soak-watchers", 200, "soak: WatchStatus streams kept open")
+	fs.DurationVar(&cfg.soakWriteEvery, "soak-write-every", time.Second, "soak: each writer's period")
+	fs.DurationVar(&cfg.soakSample, "soak-sample", 5*time.Second, "soak: sampling period")
 	fs.StringVar(&cfg.command, "command", "", "the command that ran this, for the report (default: benchreport's own command line)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -135,6 +169,17 @@ func parseFlags(args []string) (config, error) {
 	}
 	if cfg.reps < 1 || cfg.sequential < 1 || cfg.duration <= 0 {
 		return cfg, errors.New("-reps, -sequential and -d must be positive")
+	}
+	if cfg.soak < 0 || cfg.soakReaders < 0 || cfg.soakWriters < 0 || cfg.soakWatchers < 0 || cfg.soakSample <= 0 {
+		return cfg, errors.New("-soak, -soak-readers, -soak-writers and -soak-watchers must not be negative, -soak-sample must be positive")
+	}
+	switch cfg.plots {
+	case "":
+		if cfg.out != "" {
+			cfg.plots = filepath.Join(filepath.Dir(cfg.out), "plots")
+		}
+	case "-":
+		cfg.plots = ""
 	}
 	if cfg.command == "" {
 		cfg.command = strings.Join(append([]string{"benchreport"}, args...), " ")
@@ -272,6 +317,10 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		}
 		progress("cold GetStatus, %d PRs all open (%d runs + 1 priming)", n, cfg.reps)
 		cs, err := b.cold(ctx, w, false)
+		if err == nil && cfg.baseline {
+			progress("legacy baseline, %d PRs all open (about %s)", n, time.Duration(2*n)*cfg.latency)
+			cs.baseline, cs.baselineRequests, err = b.baseline(ctx, w)
+		}
 		w.close()
 		if err != nil {
 			return nil, fmt.Errorf("cold %d all open: %w", n, err)
@@ -284,6 +333,11 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		cs, err := b.cold(ctx, w, true)
 		if err != nil {
 			return nil, fmt.Errorf("cold 200 in-process cache: %w", err)
+		}
+		// The legacy algorithm has no shared cache: its pass over the same world is the
+		// one measured for 200 above (reused, marked as such in the report).
+		if c, ok := rep.coldOf(200); ok {
+			cs.baseline, cs.baselineRequests, cs.baselineReused = c.baseline, c.baselineRequests, true
 		}
 		rep.coldOpen = append(rep.coldOpen, cs)
 	}
@@ -305,6 +359,15 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("testingd binary: %w", err)
 		}
+	}
+
+	if cfg.soak > 0 && cfg.testingd != "" {
+		progress("soak of the testingd binary, 50 PRs, %s", cfg.soak)
+		sr, err := b.soak(ctx, w50)
+		if err != nil {
+			return nil, fmt.Errorf("soak: %w", err)
+		}
+		rep.soak = &sr
 	}
 
 	if cfg.gobench != "" {

@@ -98,6 +98,7 @@ type coldSize struct {
 	runs             []coldRun
 	baseline         time.Duration // 0: not measured
 	baselineRequests int
+	baselineReused   bool       // the baseline of the same world measured for another row
 	others           contention // other processes' CPU use during the cold runs
 }
 
@@ -469,26 +470,40 @@ type binaryResult struct {
 	others    contention
 }
 
-func (b *bench) binary(ctx context.Context, w *world) (binaryResult, error) {
-	var br binaryResult
-	dir := filepath.Join(b.tmp, "testingd")
+// testingdChild is the testingd binary started as a child on a copy of a world's state.
+type testingdChild struct {
+	c       *child
+	args    []string
+	base    string // http://127.0.0.1:PORT
+	logPath string
+	logFile *os.File
+}
+
+func (t *testingdChild) stop() {
+	t.c.stop(10 * time.Second)
+	t.logFile.Close()
+}
+
+// startTestingd runs the testingd binary on a copy of w's state file in b.tmp/name.
+func (b *bench) startTestingd(w *world, name string) (*testingdChild, error) {
+	dir := filepath.Join(b.tmp, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return br, err
+		return nil, err
 	}
 	state, err := os.ReadFile(w.statePath)
 	if err != nil {
-		return br, err
+		return nil, err
 	}
 	statePath := filepath.Join(dir, "_testing-prs.json")
 	if err := os.WriteFile(statePath, state, 0o644); err != nil {
-		return br, err
+		return nil, err
 	}
 	port, err := freePort()
 	if err != nil {
-		return br, err
+		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	br.args = []string{
+	args := []string{
 		"--listen", addr,
 		"--state-file", statePath,
 		"--build-status-file", filepath.Join(dir, "_dev-merged_status.txt"),
@@ -500,24 +515,36 @@ func (b *bench) binary(ctx context.Context, w *world) (binaryResult, error) {
 		"--log-format", "json",
 	}
 	if b.memcached != "" {
-		br.args = append(br.args, "--memcache", b.memcached)
+		args = append(args, "--memcache", b.memcached)
 	}
 	logPath := filepath.Join(dir, "testingd.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return br, err
+		return nil, err
 	}
-	defer logFile.Close()
-	c, err := startChild("testingd", logFile, b.cfg.testingd, br.args...)
+	c, err := startChild("testingd", logFile, b.cfg.testingd, args...)
+	if err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	t := &testingdChild{c: c, args: args, base: "http://" + addr, logPath: logPath, logFile: logFile}
+	if err := waitHealthy(c, t.base+"/healthz", 10*time.Second); err != nil {
+		t.stop()
+		log, _ := os.ReadFile(logPath)
+		return nil, fmt.Errorf("%w: %s", err, strings.TrimSpace(string(log)))
+	}
+	return t, nil
+}
+
+func (b *bench) binary(ctx context.Context, w *world) (binaryResult, error) {
+	var br binaryResult
+	t, err := b.startTestingd(w, "testingd")
 	if err != nil {
 		return br, err
 	}
-	defer c.stop(10 * time.Second)
-	base := "http://" + addr
-	if err := waitHealthy(c, base+"/healthz", 10*time.Second); err != nil {
-		log, _ := os.ReadFile(logPath)
-		return br, fmt.Errorf("%w: %s", err, strings.TrimSpace(string(log)))
-	}
+	defer t.stop()
+	c, base, logPath := t.c, t.base, t.logPath
+	br.args = t.args
 
 	client, err := load.NewClient(load.NewHTTPClient(b.cfg.conc[len(b.cfg.conc)/2]), base, browser)
 	if err != nil {

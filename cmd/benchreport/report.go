@@ -26,6 +26,10 @@ type report struct {
 	binary   binaryResult
 	gobench  string
 	include  string // a section measured by another program, pasted as it is
+	soak     *soakResult
+
+	plotDir   string            // the plots' directory, relative to the report
+	plotNames map[string]figure // the plots made, by file name
 }
 
 var fd = load.FormatDuration
@@ -48,6 +52,9 @@ func (r *report) busiest() contention {
 	}
 	if r.cfg.testingd != "" {
 		m = max(m, r.binary.others)
+	}
+	if r.soak != nil {
+		m = max(m, r.soak.others)
 	}
 	return m
 }
@@ -204,6 +211,7 @@ func (r *report) markdown() string {
 	r.webhookSection(p)
 	r.warmSection(p)
 	r.binarySection(p)
+	r.soakSection(p)
 
 	if r.include != "" {
 		b.WriteString(strings.TrimRight(r.include, "\n"))
@@ -234,11 +242,13 @@ func (r *report) markdown() string {
 	p("make bench            # = ./scripts/bench.sh: builds, runs go test -bench, then benchreport -o docs/BENCHMARKS.md")
 	p("```")
 	p("")
-	p("It needs no network (only the Go module cache) and takes about five minutes on a quiet machine, most of it the legacy baseline (2 × N × %s sequential requests) and the %s load runs; "+
+	p("It needs no network (only the Go module cache) and takes about ten minutes on a quiet machine, most of it the legacy baseline (2 × N × %s sequential requests), the %s load runs and the %s soak (`-soak 0` skips it); "+
 		"longer while other processes use the CPU, since it waits for them and measures a disturbed phase again. "+
-		"`memcached` on PATH is used when present (`make deps` installs it). `go run ./cmd/benchreport -h` lists the knobs (set sizes, repetitions, latency, durations, `-cpuprofile`).", lat, cfg.duration)
+		"`memcached` on PATH is used when present (`make deps` installs it). The plots are written by benchreport itself (hand-written SVG, into `plots/` next to the report; `-plots -` makes none). "+
+		"`go run ./cmd/benchreport -h` lists the knobs (set sizes, repetitions, latency, durations, the soak's mix, `-cpuprofile`).", lat, cfg.duration, cfg.soak)
 	p("")
-	p("To load any running testingd: `go run ./cmd/loadgen -url http://127.0.0.1:8080 -c 32 -d 10s -rpc GetStatus` (Connect JSON by default, `-codec proto` for binary).")
+	p("To load any running testingd: `go run ./cmd/loadgen -url http://127.0.0.1:8080 -c 32 -d 10s -rpc GetStatus` (Connect JSON by default, `-codec proto` for binary); " +
+		"to soak a test server (its state is written to): `go run ./cmd/loadgen -soak -url http://127.0.0.1:8080 -d 3m -readers 4 -writers 2 -watchers 200 -pid $(pidof testingd)`.")
 	return b.String()
 }
 
@@ -275,6 +285,12 @@ func (r *report) goals(p func(string, ...any)) {
 	a := r.rere.afterTTL
 	p("| rate-limited GitHub requests to re-resolve an unchanged set of 50 | ≤ 1 | %d (%d sent, %d answered 304) | %s |", a.rateLimited(), a.total, a.notModified, mark(a.rateLimited() <= 1))
 	r.economyGoalRows(p)
+	if r.soak != nil {
+		v := r.soak.res.Verdict()
+		p("| no growth of memory or goroutines over a %s soak (%d readers, %d writers, %d WatchStatus streams; last third against first) | within %.0f %% (heap, RSS) / %.0f %% (goroutines) | goroutines %.0f → %.0f, heap %s → %s, RSS %s → %s | %s |",
+			r.soak.res.Elapsed.Round(time.Second), r.cfg.soakReaders, r.cfg.soakWriters, r.cfg.soakWatchers, 100*load.HeapGrowthRel, 100*load.GoroutineGrowthRel,
+			v.Goroutines.First, v.Goroutines.Last, load.MiB(v.Heap.First), load.MiB(v.Heap.Last), load.MiB(v.RSS.First), load.MiB(v.RSS.Last), mark(v.OK()))
+	}
 	p("")
 }
 
@@ -302,14 +318,22 @@ func (r *report) coldSection(p func(string, ...any)) {
 		}
 		legacy := "| — | — | — |"
 		if c.baseline > 0 {
-			legacy = fmt.Sprintf("| %s | %.1f%% | %.1f× |", fd(c.baseline), 100*c.median().Seconds()/c.baseline.Seconds(), c.speedup())
+			reused := ""
+			if c.baselineReused {
+				reused = fmt.Sprintf(" (the %d row's pass)", c.n)
+			}
+			legacy = fmt.Sprintf("| %s%s | %.1f%% | %.1f× |", fd(c.baseline), reused, 100*c.median().Seconds()/c.baseline.Seconds(), c.speedup())
 		}
 		p("| %s | %d (%d pages) | **%s** | %s | %s | %s | %s %s %s |", c.label(), c.openListed, (c.openListed+99)/100,
 			fd(c.median()), fd(slices.Min(lats)), fd(slices.Max(lats)), fd(median(hs)), c.chainText(), legacy, c.others)
 	}
 	p("")
-	p("*all open*: the same size without the merged and the closed PR; *in-process cache*: the same set with `memcache.NewMemory` instead of memcached. Both are measured in the same run to show what those cost (no legacy pass was made for them).")
+	p("*all open*: the same size without the merged and the closed PR (its own legacy pass, over that world); *in-process cache*: the same set with `memcache.NewMemory` instead of memcached (legacy has no shared cache: its figure is the pass over the same world, from the row of that size). Both are measured in the same run to show what those cost.")
 	p("")
+	if img := r.image("cold-vs-prs.svg"); img != "" {
+		p("%s", img)
+		p("")
+	}
 	p("Each cold figure is one `GetStatus` with everything fresh, %d times per size; the legacy figure is one pass. "+
 		"*GitHub round trips in a row* is the longest chain of GitHub requests of the median run in which each was sent only after the one before it was answered (timed under the GitHub client, on the wire): "+
 		"at %s a request it is the floor of a cold resolve, whatever else runs alongside.", r.cfg.reps, fd(r.cfg.latency))
@@ -342,6 +366,9 @@ func (r *report) coldSection(p func(string, ...any)) {
 		legacy := "—"
 		if c.baseline > 0 {
 			legacy = fmt.Sprint(c.baselineRequests)
+			if c.baselineReused {
+				legacy += fmt.Sprintf(" (the %d row's pass)", c.n)
+			}
 		}
 		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |", c.label(),
 			span(func(x coldRun) int { return x.gh.list }),
@@ -685,5 +712,66 @@ func (r *report) webhookSection(p func(string, ...any)) {
 	p("")
 	p("Goal: p99 < 200 ms to the new head shown: %s. The drift takes the comparison's round trip on top (100 ms here); a push whose first status already carried the drift would mean the head waited for it.",
 		mark(m["p99-ms"] < 200 && m["head-waited"] == 0))
+	p("")
+}
+
+func (r *report) soakSection(p func(string, ...any)) {
+	if r.soak == nil {
+		return
+	}
+	sr := r.soak
+	res := sr.res
+	v := res.Verdict()
+	p("## Soak: reads, writes and %d open watch streams for %s (50 PRs)", r.cfg.soakWatchers, res.Elapsed.Round(time.Second))
+	p("")
+	p("The testingd binary again, a child of its own on a copy of the 50-PR state (same flags as above), held for %s (after 10 s of warm-up) under the everyday mix at once, "+
+		"by `internal/load`'s `Soak` (what `go run ./cmd/loadgen -soak` runs against any server): "+
+		"**%d readers** calling `GetStatus` back to back; **%d writers**, each changing a row of its own once every %s (stage a change, drop it, remove the row, restore it: the row ends as it began), "+
+		"every write with the `expected_version` of a `GetStatus` made just before it and retried on `ABORTED`; and **%d `WatchStatus` streams** (Connect, JSON, one HTTP/1.1 connection each) open the whole time, "+
+		"each receiving every status the writes cause. All from benchreport on the same %d cores. Every %s the interval's throughput and latency are taken, "+
+		"with testingd's RSS (`/proc/PID/status`), Go heap in use and goroutines (`go_memstats_heap_inuse_bytes`, `go_goroutines` from its `/metrics`). "+
+		"GitHub (100 ms a request) was asked %d times meanwhile: the background drift refreshes of the 60 s TTL. No baseline: legacy has no watch streams and no write API to load alike.",
+		res.Elapsed.Round(time.Second), r.cfg.soakReaders, r.cfg.soakWriters, r.cfg.soakWriteEvery, r.cfg.soakWatchers, r.machine.cores, r.cfg.soakSample,
+		sr.ghReqs)
+	p("")
+	p("| | calls | per second | errors | p50 | p90 | p99 | max |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|")
+	p("| `GetStatus` | %s | **%s** | %d | %s | %s | **%s** | %s |", thousands(float64(res.Reads.N)), thousands(res.ReadRPS()), res.ReadErrors,
+		fd(res.Reads.P50), fd(res.Reads.P90), fd(res.Reads.P99), fd(res.Reads.Max))
+	p("| writes (successful RPCs) | %s | **%.1f** | %d | %s | %s | **%s** | %s |", thousands(float64(res.Writes.N)), res.WriteRPS(), res.WriteErrors,
+		fd(res.Writes.P50), fd(res.Writes.P90), fd(res.Writes.P99), fd(res.Writes.Max))
+	p("")
+	perWrite := 0.0
+	if res.Writes.N > 0 && r.cfg.soakWatchers > 0 {
+		perWrite = float64(res.Pushes) / float64(res.Writes.N) / float64(r.cfg.soakWatchers)
+	}
+	p("Writes refused with `ABORTED` (another writer got in between the read and the write) and retried: %d, for %d writes that needed a retry. "+
+		"Streams: %d of %d open at the end, %d ended early; %s statuses pushed in all (%.0f/s), %.2f per write per stream (the hub pushes each new status; a slow stream's mailbox keeps only the newest), %d heartbeats.",
+		res.Aborted, res.Retries, res.StreamsOpen, r.cfg.soakWatchers, res.StreamFails, thousands(float64(res.Pushes)), float64(res.Pushes)/res.Elapsed.Seconds(), perWrite, res.Heartbeats)
+	if sr.cpuOK && sr.wall > 0 {
+		p("CPU over the soak (warm-up included): testingd %.2f cores, benchreport (readers, writers and %d streams decoding every push) %.2f cores; others' CPU %s cores.",
+			sr.serverCPU.Seconds()/sr.wall.Seconds(), r.cfg.soakWatchers, sr.clientCPU.Seconds()/sr.wall.Seconds(), sr.others)
+	}
+	p("")
+	p("**Verdict**: %s.", v.Text())
+	p("Before the soak testingd had %d goroutines and %s RSS; %s after the streams closed and the load stopped, %d goroutines and %s RSS.",
+		res.Before.Goroutines, load.MiB(float64(res.Before.RSS)), res.Options.Settle, res.After.Goroutines, load.MiB(float64(res.After.RSS)))
+	p("")
+	for _, f := range []string{"soak-latency.svg", "soak-memory.svg"} {
+		if img := r.image(f); img != "" {
+			p("%s", img)
+			p("")
+		}
+	}
+	p("Over time (each row one interval; throughput and latency of that interval, testingd sampled at its end):")
+	p("")
+	p("| t | GetStatus/s | p50 | p90 | p99 | writes/s | write p50 | write p99 | ABORTED | pushes/s | streams | RSS | heap in use | goroutines | others' CPU |")
+	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, iv := range res.Intervals {
+		p("| %s | %s | %s | %s | %s | %.1f | %s | %s | %d | %s | %d | %s | %s | %d | %.2f |", iv.At.Round(time.Second), thousands(iv.ReadRPS()),
+			fd(iv.Reads.P50), fd(iv.Reads.P90), fd(iv.Reads.P99), iv.WriteRPS(), fd(iv.Writes.P50), fd(iv.Writes.P99), iv.Aborted,
+			thousands(float64(iv.Pushes)/iv.Elapsed.Seconds()), iv.Streams,
+			load.MiB(float64(iv.Server.RSS)), load.MiB(float64(iv.Server.HeapInuse)), iv.Server.Goroutines, iv.Server.OthersCPU)
+	}
 	p("")
 }

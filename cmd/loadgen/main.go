@@ -16,6 +16,18 @@
 //
 // A 2-core machine running both loadgen and testingd measures them together: the
 // load generator's own CPU use lowers the figure.
+//
+// With -soak it holds the everyday mix instead, for -d: -readers workers calling
+// GetStatus back to back, -writers workers each changing a row of its own one write
+// every -write-every (stage a change, drop it, remove the row, restore it: the row
+// ends as it began; every write carries expected_version and is retried on ABORTED),
+// and -watchers WatchStatus streams open the whole time. Every -sample it prints the
+// interval's throughput and latency (p50, p90, p99) and the server's RSS, heap in use
+// and goroutines from BASE/metrics (-pid reads the RSS from /proc instead), then a
+// verdict on growth: the last third of the run against the first. The writes change
+// the state file: run it against a test server only.
+//
+//	loadgen -soak -url http://127.0.0.1:8080 -d 3m -readers 4 -writers 2 -watchers 200
 package main
 
 import (
@@ -30,6 +42,9 @@ import (
 	"syscall"
 	"time"
 
+	"connectrpc.com/connect"
+
+	testingv1 "github.com/internetarchive/testingd/gen/openlibrary/testing/v1"
 	"github.com/internetarchive/testingd/internal/load"
 )
 
@@ -47,6 +62,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rpc := fs.String("rpc", "GetStatus", "RPC to call: "+strings.Join(load.RPCs, ", "))
 	codec := fs.String("codec", load.CodecJSON, "request bodies: json or proto")
 	gzip := fs.Bool("gzip", true, "accept gzip-compressed responses, as browsers do")
+	soak := fs.Bool("soak", false, "soak: readers, writers and watch streams together for -d (writes change the state!)")
+	readers := fs.Int("readers", 4, "soak: GetStatus workers")
+	writers := fs.Int("writers", 2, "soak: writers, each changing a row of its own")
+	watchers := fs.Int("watchers", 200, "soak: WatchStatus streams kept open")
+	writeEvery := fs.Duration("write-every", time.Second, "soak: each writer's period (0 = back to back)")
+	sample := fs.Duration("sample", 5*time.Second, "soak: sampling period")
+	pid := fs.Int("pid", 0, "soak: the server's process id, to read its RSS from /proc (0 = from /metrics)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -59,6 +81,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	enc := load.Encoding{Codec: *codec, Gzip: *gzip}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *soak {
+		if *readers < 0 || *writers < 0 || *watchers < 0 || *sample <= 0 {
+			fmt.Fprintln(stderr, "loadgen: want -readers, -writers, -watchers ≥ 0 and -sample > 0")
+			return 2
+		}
+		return runSoak(ctx, stdout, stderr, *url, enc, load.SoakOptions{
+			Readers: *readers, Writers: *writers, Watchers: *watchers,
+			Duration: *d, Warmup: *warmup, Interval: *sample, WriteEvery: *writeEvery,
+		}, *pid)
+	}
 	client, err := load.NewClient(load.NewHTTPClient(*c), *url, enc)
 	if err != nil {
 		fmt.Fprintf(stderr, "loadgen: %v\n", err)
@@ -70,8 +104,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	// One call first, so a wrong URL or a refused caller is said plainly.
 	if err := call(ctx); err != nil {
 		fmt.Fprintf(stderr, "loadgen: first %s call to %s failed: %v\n", *rpc, *url, err)
@@ -81,6 +113,42 @@ func run(args []string, stdout, stderr io.Writer) int {
 	res := load.Run(ctx, load.Options{Concurrency: *c, Duration: *d, Warmup: *warmup}, call)
 	fmt.Fprint(stdout, res)
 	if res.Errors > 0 {
+		return 1
+	}
+	return 0
+}
+
+func runSoak(ctx context.Context, stdout, stderr io.Writer, url string, enc load.Encoding, opts load.SoakOptions, pid int) int {
+	hc := load.NewHTTPClient(opts.Readers + opts.Writers + 1)
+	client, err := load.NewClient(hc, url, enc)
+	if err != nil {
+		fmt.Fprintf(stderr, "loadgen: %v\n", err)
+		return 2
+	}
+	watch, err := load.NewClient(load.NewStreamClient(opts.Watchers), url, enc)
+	if err != nil {
+		fmt.Fprintf(stderr, "loadgen: %v\n", err)
+		return 2
+	}
+	st, err := client.GetStatus(ctx, connect.NewRequest(&testingv1.GetStatusRequest{}))
+	if err != nil {
+		fmt.Fprintf(stderr, "loadgen: first GetStatus call to %s failed: %v\n", url, err)
+		return 1
+	}
+	if opts.Numbers, err = load.WritableRows(st.Msg, opts.Writers); err != nil {
+		fmt.Fprintf(stderr, "loadgen: %v\n", err)
+		return 1
+	}
+	opts.Sample = load.MetricsSampler(hc, strings.TrimSuffix(url, "/")+"/metrics", pid)
+	fmt.Fprintf(stdout, "soak %s (Connect, %s): %d readers, %d writers (rows %v, one write every %s each), %d watch streams, %s after %s warm-up\n",
+		url, enc, opts.Readers, opts.Writers, opts.Numbers, opts.WriteEvery, opts.Watchers, opts.Duration, opts.Warmup)
+	res, err := load.Soak(ctx, client, watch, opts)
+	if err != nil && res.Elapsed == 0 {
+		fmt.Fprintf(stderr, "loadgen: %v\n", err)
+		return 1
+	}
+	fmt.Fprint(stdout, res)
+	if res.ReadErrors+res.WriteErrors > 0 || res.StreamFails > 0 {
 		return 1
 	}
 	return 0

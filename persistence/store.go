@@ -337,25 +337,39 @@ func (s *Store) Transact(ctx context.Context, expectedVersion string, fn func(st
 	if err := ctx.Err(); err != nil {
 		return Snapshot{}, err
 	}
+	if commit == nil {
+		return s.write(data, cur.perm)
+	}
+	// The commit step may be slow (Jenkins) and the process may die during it: the
+	// journal lets the next writer (or the next start) put the old bytes back.
+	if err := s.writeJournal(cur, versionOf(data)); err != nil {
+		return Snapshot{}, err
+	}
 	after, err := s.write(data, cur.perm)
-	if err != nil || commit == nil {
+	if err != nil {
+		s.removeJournal()
 		return after, err
 	}
 
 	committed := false
 	defer func() {
 		if !committed { // commit panicked: undo, then let the panic go on
-			_ = s.restore(cur, after)
+			if s.restore(cur, after) == nil {
+				s.removeJournal()
+			}
 		}
 	}()
 	cerr := commit(cur.snap, after)
 	committed = true
 	if cerr == nil {
+		s.removeJournal()
 		return after, nil
 	}
 	if rerr := s.restore(cur, after); rerr != nil {
+		// The journal stays: the next locked read tries the restore again.
 		return Snapshot{}, fmt.Errorf("commit failed: %w; restoring the state file failed too, it keeps the uncommitted change: %w", cerr, rerr)
 	}
+	s.removeJournal()
 	return Snapshot{}, cerr
 }
 
@@ -408,6 +422,7 @@ type lockedRead struct {
 // readLocked reads and parses the file for a writer (under the lock), retrying a
 // failed parse once like Load.
 func (s *Store) readLocked(ctx context.Context) (lockedRead, error) {
+	s.recoverLocked()
 	var (
 		st   *State
 		fi   fs.FileInfo
@@ -445,7 +460,12 @@ func (s *Store) readLocked(ctx context.Context) (lockedRead, error) {
 // written, synced and closed, then renamed over the path, then the directory synced.
 // It returns the new file's info.
 func (s *Store) writeAtomic(data []byte, perm fs.FileMode) (fs.FileInfo, error) {
-	dir, base := filepath.Split(s.path)
+	return s.writeAtomicTo(s.path, data, perm)
+}
+
+// writeAtomicTo is writeAtomic for any file of the state file's directory.
+func (s *Store) writeAtomicTo(path string, data []byte, perm fs.FileMode) (fs.FileInfo, error) {
+	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
@@ -477,7 +497,7 @@ func (s *Store) writeAtomic(data []byte, perm fs.FileMode) (fs.FileInfo, error) 
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("write state file: %w", err)
 	}
-	if err := os.Rename(tmp, s.path); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		return nil, fmt.Errorf("write state file: %w", err)
 	}
 	done = true

@@ -871,6 +871,8 @@ func TestStoreTransactCommitPanics(t *testing.T) {
 
 const helperEnv = "PERSISTENCE_TEST_HELPER_STATE_FILE"
 
+const helperDieInCommit = "die-in-commit"
+
 // TestHelperProcess is not a test: TestStoreConcurrentProcesses runs the test binary
 // again with it to get a second process writing the same file; the audit tests do too,
 // with <helperEnv>_MODE set (see auditHelper).
@@ -885,6 +887,14 @@ func TestHelperProcess(t *testing.T) {
 	case "": // TestStoreConcurrentProcesses, below
 	case helperAuditAppend, helperTransactAudit: // audit_test.go
 		os.Exit(auditHelper(mode, path, from, n))
+	case helperDieInCommit: // TestStoreRecoversFromDeathInCommit
+		s := NewStore(path, nil)
+		_, err := s.Transact(context.Background(), "", addPR(from), func(Snapshot, Snapshot) error {
+			os.Exit(3) // as a SIGKILL during the Jenkins trigger: no deferred function runs
+			return nil
+		})
+		fmt.Fprintln(os.Stderr, "helper: Transact returned", err)
+		os.Exit(1)
 	default:
 		fmt.Fprintln(os.Stderr, "helper: unknown mode", mode)
 		os.Exit(2)
@@ -1032,5 +1042,145 @@ func BenchmarkUpdate(b *testing.B) {
 		if _, err := s.Update(ctx, "", func(st *State) error { st.LastDeployAt = strconv.Itoa(i); return nil }); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A process that dies while a commit runs (a SIGKILL during the Jenkins trigger) leaves
+// its uncommitted change on disk; the next writer, or Recover at start, puts the old
+// bytes back, unless the file was written over since.
+func TestStoreRecoversFromDeathInCommit(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts a process")
+	}
+	original := readFile(t, "testdata/marshal/testing-prs.json")
+	die := func(t *testing.T, s *Store) {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), helperEnv+"="+s.Path(), helperEnv+"_MODE="+helperDieInCommit, helperEnv+"_FROM=777")
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
+			t.Fatalf("helper: %v\n%s", err, out)
+		}
+		if got := readFile(t, s.Path()); bytes.Equal(got, original) {
+			t.Fatal("the dying commit left no change: nothing to recover from")
+		}
+	}
+	tests := []struct {
+		name    string
+		recover func(t *testing.T, s *Store) // what comes after the death
+		want    func(t *testing.T, s *Store)
+	}{
+		{
+			name: "Recover at start",
+			recover: func(t *testing.T, s *Store) {
+				if err := s.Recover(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: func(t *testing.T, s *Store) {
+				if got := readFile(t, s.Path()); !bytes.Equal(got, original) {
+					t.Errorf("not restored byte for byte:\n%s", got)
+				}
+			},
+		},
+		{
+			name: "the next writer",
+			recover: func(t *testing.T, s *Store) {
+				if _, err := s.Update(t.Context(), "", addPR(888)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: func(t *testing.T, s *Store) {
+				snap, err := NewStore(s.Path(), nil).Load(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, dead := snap.State.Find(777)
+				_, next := snap.State.Find(888)
+				if dead || !next {
+					t.Errorf("after the next write: #777 (uncommitted) present %v, #888 present %v; want false, true", dead, next)
+				}
+			},
+		},
+		{
+			name: "written over since (legacy, no lock)",
+			recover: func(t *testing.T, s *Store) {
+				legacy := append(bytes.TrimSpace(readFile(t, s.Path())), ' ')
+				if err := os.WriteFile(s.Path(), legacy, 0o644); err != nil { // a different version of the same content
+					t.Fatal(err)
+				}
+				st, err := Parse(legacy)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st.PRs = append(st.PRs, NewPR(999, "abcdef0"))
+				if err := os.WriteFile(s.Path(), st.Marshal(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Recover(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: func(t *testing.T, s *Store) {
+				snap, err := NewStore(s.Path(), nil).Load(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := snap.State.Find(999); !ok {
+					t.Error("the later write was undone")
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, _ := newTestStore(t, original)
+			die(t, s)
+			// The dead writer's temp files and journal are all that is left of it.
+			tt.recover(t, s)
+			tt.want(t, s)
+			entries, _ := os.ReadDir(filepath.Dir(s.Path()))
+			for _, e := range entries {
+				if strings.Contains(e.Name(), ".tmp-") || strings.HasSuffix(e.Name(), ".journal") {
+					t.Errorf("left behind: %s", e.Name())
+				}
+			}
+		})
+	}
+}
+
+// A writer that died after its commit finished (its event is the last of the audit
+// trail) but before it removed the journal keeps its change.
+func TestStoreRecoverKeepsACommittedChange(t *testing.T) {
+	t.Parallel()
+	original := readFile(t, "testdata/marshal/testing-prs.json")
+	s, _ := newTestStore(t, original)
+	ctx := t.Context()
+	log := OpenAuditLog(AuditPath(s.Path()), nil)
+	var journal []byte
+	snap, err := s.Transact(ctx, "", addPR(4321), func(before, after Snapshot) error {
+		if err := log.Append(ctx, Event{Time: time.Now(), Kind: "add", VersionBefore: before.Version, VersionAfter: after.Version}); err != nil {
+			return err
+		}
+		journal = readFile(t, s.journalPath()) // as it is when the writer dies right here
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.journalPath(), journal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := NewStore(s.Path(), nil).Load(ctx)
+	if err != nil || got.Version != snap.Version {
+		t.Errorf("after Recover: version %s, %v; want the committed %s", got.Version, err, snap.Version)
+	}
+	if _, err := os.Stat(s.journalPath()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("journal still there: %v", err)
 	}
 }

@@ -553,6 +553,7 @@ type crashKill struct {
 	AuditLockHeld bool // the audit trail's lock was held just before the kill
 	InFlight      string
 	Class         string // "A", "B", "C", or "idle" (no write in flight)
+	Journal       bool   // the kill left a journal (a commit was running): recovery undid or confirmed it
 	NewTemps      int    // temp files the kill left behind (killed between create and rename)
 	// For a deploy in flight: what Jenkins had done with its trigger at the kill:
 	// "accepted", "refused", "no answer" (killed while Jenkins was answering) or
@@ -572,6 +573,26 @@ func (h *crashHarness) check(cycle int, ops []*crashOp, k *crashKill, jenkinsReq
 		t.Errorf("cycle %d: "+format+"\nrequests of the cycle:%s", append(append([]any{cycle}, args...), b.String())...)
 	}
 
+	// What the kill left, as the next start finds it: temp files (killed between
+	// CreateTemp and the rename) and the journal (killed while a commit ran).
+	matches, _ := filepath.Glob(filepath.Join(h.dir, "."+filepath.Base(h.statePath)+".tmp-*"))
+	for _, m := range matches {
+		if !h.temps[m] {
+			h.temps[m] = true
+			k.NewTemps++
+		}
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "."+filepath.Base(h.statePath)+".journal")); err == nil {
+		k.Journal = true
+	}
+	// The next start recovers first (Store.Recover, as cmd/testingd does): the files
+	// are checked as every reader after the restart sees them.
+	if err := persistence.NewStore(h.statePath, nil).Recover(t.Context()); err != nil {
+		fail("recover: %v", err)
+		return
+	}
+	clear(h.temps) // Recover removed them
+
 	// The state file parses, and is exactly what Marshal writes (a testingd write).
 	raw := mustReadFile(t, h.statePath)
 	st, err := persistence.Parse(raw)
@@ -585,13 +606,8 @@ func (h *crashHarness) check(cycle int, ops []*crashOp, k *crashKill, jenkinsReq
 	version := h.fileVersion()
 	file := viewOf(st)
 
-	// Leftover temp files: the kill landed between CreateTemp and the rename.
-	matches, _ := filepath.Glob(filepath.Join(h.dir, "."+filepath.Base(h.statePath)+".tmp-*"))
-	for _, m := range matches {
-		if !h.temps[m] {
-			h.temps[m] = true
-			k.NewTemps++
-		}
+	if left, _ := filepath.Glob(filepath.Join(h.dir, "."+filepath.Base(h.statePath)+".*")); len(left) > 0 {
+		fail("left after recovery: %v", left)
 	}
 
 	// The trail: whole lines, each an event; the new ones since the last check.
@@ -725,6 +741,10 @@ func (h *crashHarness) check(cycle int, ops []*crashOp, k *crashKill, jenkinsReq
 			fail("the state file is ahead of the trail, but not by the write in flight %s (-expected +file):\n%s", inflight, diff)
 			return
 		}
+		// Before the journal, this was the outcome of a kill between the rename and
+		// the event (and of a deploy killed while Jenkins answered): a change nobody
+		// acknowledged or recorded. Recovery now undoes it.
+		fail("after recovery the state file is still ahead of the trail by the write in flight %s (the journal did not undo it)", inflight)
 		k.Class = "B"
 	}
 	if inflight != nil && inflight.RPC == "Deploy" {
@@ -1144,9 +1164,9 @@ func (s *crashStats) markdown(runs int, seed uint64) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	inside := s.count(func(k crashKill) bool {
-		return k.StateLockHeld || k.AuditLockHeld || k.NewTemps > 0 || k.Class == "B"
+		return k.StateLockHeld || k.AuditLockHeld || k.NewTemps > 0 || k.Journal
 	})
-	certain := s.count(func(k crashKill) bool { return k.NewTemps > 0 || k.Class == "B" })
+	certain := s.count(func(k crashKill) bool { return k.NewTemps > 0 || k.Journal })
 	p("Run: %d kill/restart cycles (and a last restart), seed %d, %s, %s.\n\n", runs, seed, s.Duration.Round(time.Second), time.Now().UTC().Format("2006-01-02"))
 	p("| | |\n|---|---|\n")
 	p("| writes sent | %d |\n", s.Requests)
@@ -1161,7 +1181,8 @@ func (s *crashStats) markdown(runs int, seed uint64) string {
 	p("Where the kills landed (a kill can count in several rows):\n\n")
 	p("| | kills |\n|---|---|\n")
 	p("| **A** write in flight, no trace of it | %d |\n", s.Classes["A"])
-	p("| **B** file ahead of the trail by the write in flight | %d |\n", s.Classes["B"])
+	p("| **B** file ahead of the trail by the write in flight, after recovery (must be 0: the journal undoes it) | %d |\n", s.Classes["B"])
+	p("| the kill left a journal (a commit was running); recovery at the next start undid the write, or kept it when its event was already in the trail | %d |\n", s.count(func(k crashKill) bool { return k.Journal }))
 	p("| **C** event written, answer not received | %d |\n", s.Classes["C"])
 	p("| no write in flight (a read, or between requests) | %d |\n", s.Classes["idle"])
 	p("| state lock held just before the kill | %d |\n", s.count(func(k crashKill) bool { return k.StateLockHeld }))
@@ -1225,18 +1246,13 @@ func (s *crashStats) markdown(runs int, seed uint64) string {
 // and checks what README promises of a deploy Jenkins did not accept: the file keeps
 // its previous bytes, the staged changes stay staged, and a retry deploys them.
 //
-// It fails: the deploy's new state was renamed into place before Jenkins was asked, and
-// only a live process can put the old bytes back. After the restart the file says the
-// deploy happened (last_deploy_at, the deployed record, pins and toggles applied, the
-// removed rows forgotten), the audit trail has no event for that change (the next
-// event's version_before does not follow the last one's version_after), and a retried
-// Deploy answers "nothing to deploy": the change never reached Jenkins and can no
-// longer be deployed from the panel.
+// The deploy's new state is renamed into place before Jenkins is asked (the job reads
+// the pins from the file), so after the kill the file holds it; before the fix, only
+// a live process could put the old bytes back, and a retried Deploy answered "nothing
+// to deploy". Now Store.Transact leaves a journal while the commit runs, and the next
+// start (Store.Recover) puts the old bytes back: the staged changes are staged again
+// and the retry deploys them.
 func TestCrashDuringDeployTrigger(t *testing.T) {
-	if os.Getenv("TESTINGD_CRASH_BUGS") == "" {
-		t.Skip("BUG (issue 6, crash safety): a deploy killed while Jenkins is answering leaves the file deployed " +
-			"without an event, and the retry finds nothing to deploy; TESTINGD_CRASH_BUGS=1 runs this test")
-	}
 	t.Parallel()
 	h := newCrashHarness(t, 1)
 	p := h.start()
@@ -1288,11 +1304,15 @@ func TestCrashDuringDeployTrigger(t *testing.T) {
 	if _, err := persistence.Parse(after); err != nil {
 		t.Fatalf("state file after the kill: %v", err)
 	}
-	if !bytes.Equal(after, before) {
-		t.Errorf("Jenkins never accepted the deploy, but the state file holds it after the kill (-before +after):\n%s", cmp.Diff(string(before), string(after)))
+	if bytes.Equal(after, before) {
+		t.Fatal("the kill left nothing to recover: the deploy's state was not on disk while Jenkins was asked")
 	}
 
+	// The restart finds the journal the dead deploy left and puts the bytes back.
 	p = h.start()
+	if recovered := mustReadFile(t, h.statePath); !bytes.Equal(recovered, before) {
+		t.Errorf("Jenkins never accepted the deploy, but after the restart the state file still holds it (-before +after):\n%s", cmp.Diff(string(before), string(recovered)))
+	}
 	client = testingv1connect.NewTestingServiceClient(http.DefaultClient, p.url)
 	_, _, err = crashSend(t.Context(), client, &crashOp{RPC: "Deploy"})
 	if connect.CodeOf(err) == connect.CodeFailedPrecondition {

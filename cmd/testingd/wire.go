@@ -71,6 +71,12 @@ func buildService(ctx context.Context, cfg config, logger *slog.Logger) (testing
 	}
 
 	store := persistence.NewStore(cfg.StateFile, logger.With("component", "state"))
+	// A previous testingd killed in the middle of a deploy left its uncommitted
+	// change (and a journal): put the file back before anyone reads it.
+	// (Every writer does it too; failing here only delays it.)
+	if err := store.Recover(ctx); err != nil {
+		logger.Warn("could not check the state file for an interrupted write", "err", err)
+	}
 	if cfg.Auth == authDev {
 		// As legacy does in local development, so a newcomer's first run just works.
 		if _, created, err := store.Create(ctx); err != nil {

@@ -753,6 +753,10 @@ func (r *report) soakSection(p func(string, ...any)) {
 			sr.serverCPU.Seconds()/sr.wall.Seconds(), r.cfg.soakWatchers, sr.clientCPU.Seconds()/sr.wall.Seconds(), sr.others)
 	}
 	p("")
+	if res.FirstError != nil {
+		p("⚠️ Errors: %d reads, %d writes, %d streams ended early; the first: `%v`.", res.ReadErrors, res.WriteErrors, res.StreamFails, res.FirstError)
+		p("")
+	}
 	p("**Verdict**: %s.", v.Text())
 	p("Before the soak testingd had %d goroutines and %s RSS; %s after the streams closed and the load stopped, %d goroutines and %s RSS.",
 		res.Before.Goroutines, load.MiB(float64(res.Before.RSS)), res.Options.Settle, res.After.Goroutines, load.MiB(float64(res.After.RSS)))

@@ -101,13 +101,13 @@ EOF
 EOF
 	else
 		cat <<'EOF'
-1. The deploy crash bug this harness found earlier (a deploy killed during its commit staying applied without an event) is fixed: `TestCrashDuringDeployTrigger` passes. Remove its skip.
+1. **Fixed: a deploy killed after its state write but before its commit ended stayed applied, with no event, and could not be retried.** `Deploy` renames the deployed state into place *before* asking Jenkins (the job reads the pins from the file), and only the live process put the old bytes back when Jenkins refused or failed; a kill in between left the panel with nothing pending and a retry answering "nothing to deploy". Since `persistence/journal.go`, the writer leaves a journal with the old bytes before the rename, and the next start (or the next writer, under the lock) puts them back unless the trail already has the write's event. `TestCrashDuringDeployTrigger` (Jenkins hangs, so the kill is certainly inside the trigger call) checks that after the restart the file is byte for byte what it was and a retried deploy goes through; it runs in every `make test`.
 EOF
 	fi
 	cat <<'EOF'
-2. **After a crash the trail can miss the event of the one write in flight** (outcome B, for any write, counted in the tables above): the change is in the file, but README's "every write appends one event" does not hold for it. It was never answered, so no client was told it happened; the trail shows the gap, since the next event's `version_before` is not the previous event's `version_after`. The trail does not say who made that change.
-3. **Temp files are left behind**: a kill between the creation of `._testing-prs.json.tmp-*` and its rename leaves that file in the directory (see "left a temp file" above), and nothing removes it later. They are harmless to readers (they never have the state file's name) but accumulate.
-4. Everything else the code promises held under `SIGKILL`: acknowledged writes are durable in the file and the trail, in order; the file is always whole and parseable; the trail is always whole lines; a refused deploy that is answered has restored the exact bytes; a restart needs no repair (the kernel releases the flocks of a killed process).
+2. **Fixed: after a crash the file could hold the write in flight without its event** (outcome B: killed between the rename and the event line). The same journal undoes it at the next start, so the trail's chain of versions no longer breaks; the table above shows B = 0 after recovery, and how many kills left a journal.
+3. **Fixed: temp files of killed writers were left behind.** Recovery removes them (only lock holders create them, so under the lock any that exists is stale); the harness checks that nothing but the state file, its lock and the trail is left after recovery.
+4. Everything else the code promises held under `SIGKILL`: acknowledged writes are durable in the file and the trail, in order; the file is always whole and parseable; the trail is always whole lines; a refused deploy that is answered has restored the exact bytes; a restart needs nothing beyond the journal's recovery (the kernel releases the flocks of a killed process).
 EOF
 } >"$out"
 echo "crash: wrote $out" >&2

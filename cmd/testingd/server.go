@@ -65,7 +65,11 @@ func newHandler(cfg config, svc testingv1connect.TestingServiceHandler, logger *
 	rpcRoutes := http.NewServeMux()
 	// The origin middleware lets cookie-authenticated writes be refused when a page
 	// of another site sent them (no CSRF).
-	svcPath, svcHandler := testingv1connect.NewTestingServiceHandler(svc, append(service.Codecs(), interceptors)...)
+	// Requests are read and decoded before anyone is authenticated: bound what a
+	// request may make the server buffer (a 64 KiB gzip body can inflate to
+	// gigabytes). The largest legitimate request, 100 refs of AddPRs, is a few KiB.
+	readLimit := connect.WithReadMaxBytes(maxRequestBytes)
+	svcPath, svcHandler := testingv1connect.NewTestingServiceHandler(svc, append(service.Codecs(), interceptors, readLimit)...)
 	rpcRoutes.Handle(svcPath, service.OriginMiddleware(svcHandler))
 	reflector := grpcreflect.NewStaticReflector(
 		testingv1connect.TestingServiceName,
@@ -109,7 +113,33 @@ func newHandler(cfg config, svc testingv1connect.TestingServiceHandler, logger *
 		}
 	}
 	mux.Handle(base, http.StripPrefix(prefix, webui.Handler()))
+	if cfg.Auth == authDev {
+		return loopbackHostOnly(mux)
+	}
 	return mux
+}
+
+// maxRequestBytes bounds a decoded RPC request.
+const maxRequestBytes = 1 << 20
+
+// loopbackHostOnly answers only requests for a loopback host name. --auth dev makes
+// every caller a maintainer and listens on loopback only, but a web page can still
+// reach it through DNS rebinding: a name of the attacker's resolves first to their
+// server, then to 127.0.0.1, and the page's requests arrive as same-origin requests
+// for that name. Checking Host closes that (the browser cannot forge it).
+func loopbackHostOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+		if !isLoopback(host) && !strings.EqualFold(host, "localhost") && !strings.HasSuffix(strings.ToLower(host), ".localhost") {
+			http.Error(w, "--auth dev answers only loopback host names (localhost, 127.0.0.1, [::1])", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // drainKey carries, in every request's context, a context that is canceled

@@ -514,10 +514,13 @@ func ProcRSS(pid int) (int64, error) {
 	return 0, errors.New("no VmRSS in /proc/" + strconv.Itoa(pid) + "/status")
 }
 
-// Growth compares the first and the last third of a series (by their medians): the
-// verdict on a soak is that the last third is within tolerance of the first.
+// Growth compares the middle and the last third of a series (by their medians): the
+// verdict on a soak is that the last third is within tolerance of the middle one. The
+// first third is left out: it is the service warming up (its first drift refresh fills
+// the GitHub connection pool, two goroutines per idle connection), a step, not a
+// leak; a leak keeps growing through the middle and last thirds.
 type Growth struct {
-	First, Last float64 // medians of the first and the last third
+	First, Last float64 // medians of the middle and the last third
 }
 
 // Ratio is Last / First (1 = no change).
@@ -540,7 +543,7 @@ func GrowthOf(v []float64) Growth {
 		return Growth{}
 	}
 	third := len(v) / 3
-	return Growth{First: medianOf(v[:third]), Last: medianOf(v[len(v)-third:])}
+	return Growth{First: medianOf(v[third : len(v)-third]), Last: medianOf(v[len(v)-third:])}
 }
 
 func medianOf(v []float64) float64 {
@@ -594,7 +597,7 @@ type Verdict struct {
 // OK: enough samples, and nothing grew beyond its tolerance.
 func (v Verdict) OK() bool { return v.Enough && v.GoroutinesOK && v.HeapOK && v.RSSOK }
 
-// Verdict compares the first and the last third of the samples.
+// Verdict compares the middle and the last third of the samples.
 func (r SoakResult) Verdict() Verdict {
 	var at, g, h, rss []float64
 	for _, iv := range r.Intervals {
@@ -607,9 +610,23 @@ func (r SoakResult) Verdict() Verdict {
 		rss = append(rss, float64(iv.Server.RSS))
 	}
 	v := Verdict{Goroutines: GrowthOf(g), Heap: GrowthOf(h), RSS: GrowthOf(rss), Enough: len(g) >= 6, HeapSlope: Slope(at, h)}
-	v.GoroutinesOK = v.Goroutines.Within(GoroutineGrowthRel, GoroutineGrowthAbs)
-	v.HeapOK = v.Heap.Within(HeapGrowthRel, HeapGrowthAbs)
-	v.RSSOK = v.RSS.Within(RSSGrowthRel, RSSGrowthAbs)
+	// Besides the medians, the trend after the warm-up third: a steady leak shows as a
+	// slope whose growth over that span exceeds the tolerance.
+	steady := func(v []float64) (span float64, slope float64) {
+		w := len(v) / 3
+		if len(v)-w < 2 {
+			return 0, 0
+		}
+		a := at[w:len(v)]
+		return a[len(a)-1] - a[0], Slope(a, v[w:])
+	}
+	trendOK := func(v []float64, first, rel, abs float64) bool {
+		span, slope := steady(v)
+		return slope*span <= max(rel*first, abs)
+	}
+	v.GoroutinesOK = v.Goroutines.Within(GoroutineGrowthRel, GoroutineGrowthAbs) && trendOK(g, v.Goroutines.First, GoroutineGrowthRel, GoroutineGrowthAbs)
+	v.HeapOK = v.Heap.Within(HeapGrowthRel, HeapGrowthAbs) && trendOK(h, v.Heap.First, HeapGrowthRel, HeapGrowthAbs)
+	v.RSSOK = v.RSS.Within(RSSGrowthRel, RSSGrowthAbs) && trendOK(rss, v.RSS.First, RSSGrowthRel, RSSGrowthAbs)
 	return v
 }
 
@@ -632,7 +649,7 @@ func (v Verdict) Text() string {
 		}
 		what = "GROWTH of " + strings.Join(grew, ", ")
 	}
-	return fmt.Sprintf("%s: goroutines %.0f → %.0f, heap in use %s → %s (%+.2f MiB/min by least squares), RSS %s → %s (medians of the first and last thirds; tolerance: goroutines +%.0f %% or +%d, heap +%.0f %% or +%d MiB, RSS +%.0f %% or +%d MiB)",
+	return fmt.Sprintf("%s: goroutines %.0f → %.0f, heap in use %s → %s (%+.2f MiB/min by least squares), RSS %s → %s (medians of the middle and last thirds, and the trend after the warm-up third; tolerance: goroutines +%.0f %% or +%d, heap +%.0f %% or +%d MiB, RSS +%.0f %% or +%d MiB)",
 		what, v.Goroutines.First, v.Goroutines.Last, MiB(v.Heap.First), MiB(v.Heap.Last), v.HeapSlope/(1<<20), MiB(v.RSS.First), MiB(v.RSS.Last),
 		100*GoroutineGrowthRel, GoroutineGrowthAbs, 100*HeapGrowthRel, HeapGrowthAbs>>20, 100*RSSGrowthRel, RSSGrowthAbs>>20)
 }

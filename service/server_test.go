@@ -81,6 +81,9 @@ type envOptions struct {
 	reserve       int
 	// stateBytes, when set, is written as the state file (instead of a fixture).
 	stateBytes []byte
+	// memcached is the address of the drift cache's memcached (faults_test.go puts a
+	// real one it can stop, or a proxy, there); "" = a fresh one for this env.
+	memcached string
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -117,7 +120,10 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.memcached = testmemcached.Start(t)
+	e.memcached = o.memcached
+	if e.memcached == "" {
+		e.memcached = testmemcached.Start(t)
+	}
 	mc := memcache.NewMemcached([]string{e.memcached}, memcache.Options{KeyPrefix: t.Name()})
 	t.Cleanup(func() { _ = mc.Close() })
 	ttl := o.ttl

@@ -360,6 +360,27 @@ func (r *Resolver) Evict(ctx context.Context, numbers []int) {
 // those PRs answers from memory instead of asking GitHub again.
 func (r *Resolver) Learn(ctx context.Context, pulls []github.Pull) {
 	at := r.now()
+	// The shared cache is written in the background, in one goroutine: a sick
+	// memcached must not make the write that learnt these PRs wait one timeout per PR.
+	type entry struct {
+		key string
+		val []byte
+	}
+	var shared []entry
+	defer func() {
+		if len(shared) == 0 {
+			return
+		}
+		ttl := max(factsExpiry, 10*r.freshFor())
+		r.flights.Add(1)
+		go func() {
+			defer r.flights.Done()
+			ctx := context.WithoutCancel(ctx)
+			for _, e := range shared {
+				r.cache.Set(ctx, e.key, e.val, ttl)
+			}
+		}()
+	}()
 	for _, p := range pulls {
 		if p.Number <= 0 {
 			continue
@@ -381,7 +402,7 @@ func (r *Resolver) Learn(ctx context.Context, pulls []github.Pull) {
 		}
 		r.mu.Unlock()
 		r.askMergeable(ask)
-		r.cache.Set(ctx, r.pullKey(p.Number), encodePull(rec), max(factsExpiry, 10*r.freshFor()))
+		shared = append(shared, entry{r.pullKey(p.Number), encodePull(rec)})
 	}
 }
 

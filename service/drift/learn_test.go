@@ -23,6 +23,7 @@ func TestLearnAnswersWithoutGitHub(t *testing.T) {
 	if got := gh.count(); !maps.Equal(got, before) {
 		t.Errorf("Resolve after Learn called GitHub: %v → %v", before, got)
 	}
+	e.r.flights.Wait() // the shared cache is written in the background
 	if _, _, ok := cache.get(e.r.pullKey(7)); !ok {
 		t.Errorf("Learn did not share the facts through the cache")
 	}

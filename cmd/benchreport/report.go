@@ -287,7 +287,7 @@ func (r *report) goals(p func(string, ...any)) {
 	r.economyGoalRows(p)
 	if r.soak != nil {
 		v := r.soak.res.Verdict()
-		p("| no growth of memory or goroutines over a %s soak (%d readers, %d writers, %d WatchStatus streams; last third against first) | within %.0f %% (heap, RSS) / %.0f %% (goroutines) | goroutines %.0f → %.0f, heap %s → %s, RSS %s → %s | %s |",
+		p("| no growth of memory or goroutines over a %s soak (%d readers, %d writers, %d WatchStatus streams; last third against the middle one, after the warm-up third) | within %.0f %% (heap, RSS) / %.0f %% (goroutines) | goroutines %.0f → %.0f, heap %s → %s, RSS %s → %s | %s |",
 			r.soak.res.Elapsed.Round(time.Second), r.cfg.soakReaders, r.cfg.soakWriters, r.cfg.soakWatchers, 100*load.HeapGrowthRel, 100*load.GoroutineGrowthRel,
 			v.Goroutines.First, v.Goroutines.Last, load.MiB(v.Heap.First), load.MiB(v.Heap.Last), load.MiB(v.RSS.First), load.MiB(v.RSS.Last), mark(v.OK()))
 	}

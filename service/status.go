@@ -60,6 +60,10 @@ func (s *Server) status(ctx context.Context) (*testingv1.GetStatusResponse, erro
 	return resp, nil
 }
 
+// writeBackWait bounds how long a read waits for the state lock to write GitHub's
+// titles and people back.
+const writeBackWait = 50 * time.Millisecond
+
 // memoFor is how long a built status is served again when nothing reported a change.
 const memoFor = 250 * time.Millisecond
 
@@ -148,6 +152,11 @@ func (s *Server) writeBack(ctx context.Context, st *persistence.State, res drift
 	if !needsWriteBack(st, res.PRs) {
 		return persistence.Snapshot{}, false
 	}
+	// A read must not wait for the state file's lock (a Deploy holds it while Jenkins
+	// answers): the write-back only tries briefly, and the next status computation
+	// tries again.
+	ctx, cancel := context.WithTimeout(ctx, writeBackWait)
+	defer cancel()
 	snap, err := s.store.Update(ctx, "", func(st *persistence.State) error {
 		for i := range st.PRs {
 			if f, ok := res.PRs[st.PRs[i].Number]; ok && usableFacts(f) {

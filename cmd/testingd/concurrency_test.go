@@ -36,10 +36,7 @@ func TestManyProcessesLoseNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three servers")
 	}
-	bin := filepath.Join(t.TempDir(), "testingd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testingdBinary(t)
 	gh := fakegithub.New(t)
 	jk := fakejenkins.New(t)
 	const pool = 30

@@ -154,10 +154,7 @@ type crashHarness struct {
 }
 
 func newCrashHarness(t *testing.T, seed uint64) *crashHarness {
-	bin := filepath.Join(t.TempDir(), "testingd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testingdBinary(t)
 	h := &crashHarness{
 		t:     t,
 		bin:   bin,

@@ -797,11 +797,7 @@ func interopPct(n, of int) float64 {
 // interopBuild builds the testingd binary.
 func interopBuild(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "testingd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return testingdBinary(t)
 }
 
 // interopGitHub is a fake GitHub with PRs 1..n, and what the legacy page would store

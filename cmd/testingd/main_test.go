@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,15 +21,10 @@ import (
 // would.
 func TestBinary(t *testing.T) {
 	t.Parallel()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
+	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go tool to build the binary with")
 	}
-	bin := filepath.Join(t.TempDir(), "testingd")
-	build := exec.Command(goTool, "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testingdBinary(t)
 
 	t.Run("dev auth refuses a public address", func(t *testing.T) {
 		t.Parallel()
@@ -166,4 +162,38 @@ func command(t *testing.T, bin string, args ...string) *exec.Cmd {
 		}
 	}
 	return cmd
+}
+
+// builtBinary is the testingd binary the process tests run, built once per test run.
+var builtBinary struct {
+	once      sync.Once
+	dir, path string
+	out       []byte
+	err       error
+}
+
+// testingdBinary builds the testingd binary the first time it is called and returns
+// its path: every test that runs the real binary (this file, concurrency, crash,
+// interop) shares one build instead of each doing its own.
+func testingdBinary(t *testing.T) string {
+	t.Helper()
+	builtBinary.once.Do(func() {
+		if builtBinary.dir, builtBinary.err = os.MkdirTemp("", "testingd-bin-"); builtBinary.err != nil {
+			return
+		}
+		builtBinary.path = filepath.Join(builtBinary.dir, "testingd")
+		builtBinary.out, builtBinary.err = exec.Command("go", "build", "-o", builtBinary.path, ".").CombinedOutput()
+	})
+	if builtBinary.err != nil {
+		t.Fatalf("go build: %v\n%s", builtBinary.err, builtBinary.out)
+	}
+	return builtBinary.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBinary.dir != "" {
+		_ = os.RemoveAll(builtBinary.dir)
+	}
+	os.Exit(code)
 }

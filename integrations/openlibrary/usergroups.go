@@ -43,13 +43,15 @@ const (
 // Groups reads the members of Open Library usergroups (GET {base}/usergroup/{name}.json)
 // and caches them. It is safe for concurrent use.
 //
-// Caching: an answer is fresh for the TTL. After that the group is fetched again
-// (concurrent lookups of one group share one fetch). When that fetch fails and the
-// cached answer is at most 5 minutes old, the cached answer is served (and the
-// failure logged): a member removed in Open Library during an outage keeps access
-// that much longer, in exchange for an Open Library blip not locking every
-// maintainer out. Past 5 minutes, or with nothing cached, the answer is
-// ErrUnavailable: "allow" is never the result of not knowing.
+// Caching: an answer is fresh for the TTL. After that, while it is at most 5 minutes
+// old, it is still served at once and the group is fetched again in the background
+// (stale-while-revalidate: a slow or hanging Open Library never makes a request
+// wait, and concurrent lookups share one fetch); the next lookup after that fetch
+// sees its answer. When the fetch fails the cached answer keeps being served (and the
+// failure logged): a member removed in Open Library keeps access at most 5 minutes,
+// in exchange for an Open Library blip not locking every maintainer out. Past 5
+// minutes, or with nothing cached, a lookup waits for the fetch, and when that fails
+// the answer is ErrUnavailable: "allow" is never the result of not knowing.
 //
 // A group Open Library does not have (404) has no members; that is cached like any
 // answer and logged once.
@@ -60,7 +62,8 @@ type Groups struct {
 	logger *slog.Logger
 	now    func() time.Time
 
-	flight singleflight.Group
+	flight     singleflight.Group
+	background sync.WaitGroup // revalidations in flight (tests wait for them)
 
 	mu      sync.Mutex
 	entries map[string]*groupEntry
@@ -144,26 +147,15 @@ func (g *Groups) IsMember(ctx context.Context, username string, groups []string)
 
 // members returns the cached set (not to be changed) or fetches it.
 func (g *Groups) members(ctx context.Context, group string) (map[string]bool, error) {
-	if m, answered, err := g.cached(group); answered {
+	m, answered, revalidate, err := g.cached(group)
+	if revalidate {
+		g.revalidate(ctx, group)
+	}
+	if answered {
 		return m, err
 	}
-
-	// The fetch belongs to everyone waiting for it, and its answer to the cache: one
-	// caller giving up must neither cancel it for the others nor lose its answer, so
-	// it runs detached, bounded by its own timeout, and stores what it learnt.
-	ch := g.flight.DoChan(group, func() (any, error) {
-		// A fetch that finished between the check above and this flight has
-		// already answered.
-		if m, answered, err := g.cached(group); answered {
-			return m, err
-		}
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupsTimeout)
-		defer cancel()
-		f, err := g.fetch(fctx, group)
-		return g.store(group, f, err)
-	})
 	select {
-	case res := <-ch:
+	case res := <-g.fetchShared(ctx, group):
 		m, _ := res.Val.(map[string]bool)
 		return m, res.Err
 	case <-ctx.Done():
@@ -171,23 +163,54 @@ func (g *Groups) members(ctx context.Context, group string) (map[string]bool, er
 	}
 }
 
+// fetchShared starts (or joins) the one fetch of group. The fetch belongs to everyone
+// waiting for it, and its answer to the cache: one caller giving up must neither
+// cancel it for the others nor lose its answer, so it runs detached, bounded by its
+// own timeout, and stores what it learnt.
+func (g *Groups) fetchShared(ctx context.Context, group string) <-chan singleflight.Result {
+	return g.flight.DoChan(group, func() (any, error) {
+		// A fetch that finished between the caller's look at the cache and this
+		// flight has already answered.
+		if m, answered, revalidate, err := g.cached(group); answered && !revalidate {
+			return m, err
+		}
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupsTimeout)
+		defer cancel()
+		f, err := g.fetch(fctx, group)
+		return g.store(group, f, err)
+	})
+}
+
+// revalidate fetches group in the background (joining a fetch already running).
+func (g *Groups) revalidate(ctx context.Context, group string) {
+	ch := g.fetchShared(ctx, group)
+	g.background.Add(1)
+	go func() {
+		defer g.background.Done()
+		<-ch
+	}()
+}
+
 // cached answers from the cache when it can; answered is false when Open Library
-// must be asked.
-func (g *Groups) cached(group string) (m map[string]bool, answered bool, err error) {
+// must be asked and waited for. revalidate is true when the answer is past the TTL
+// (but within maxStale) and Open Library should be asked in the background.
+func (g *Groups) cached(group string) (m map[string]bool, answered, revalidate bool, err error) {
 	now := g.now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	e := g.entries[group]
 	switch {
 	case e == nil:
-		return nil, false, nil
+		return nil, false, false, nil
 	case e.members != nil && now.Sub(e.fetched) < g.ttl:
-		return e.members, true, nil
+		return e.members, true, false, nil
 	case !e.failedAt.IsZero() && now.Sub(e.failedAt) < failBackoff:
 		m, err := g.staleLocked(e, now, e.lastError, false)
-		return m, true, err
+		return m, true, false, err
+	case e.members != nil && now.Sub(e.fetched) <= maxStale:
+		return e.members, true, true, nil
 	}
-	return nil, false, nil
+	return nil, false, false, nil
 }
 
 // store caches the outcome of a fetch and returns what to answer: the members, or

@@ -94,12 +94,72 @@ func TestMembersCache(t *testing.T) {
 		t.Error("a change was seen before the TTL")
 	}
 	clk.Advance(2 * time.Second)
+	// Past the TTL the cached answer is served at once and Open Library asked in
+	// the background; the lookup after that fetch sees the removal.
+	if m, err := g.Members(ctx, "maintainers"); err != nil || !m["mekarpeles"] {
+		t.Errorf("just past the TTL: %v, %v; want the cached answer while revalidating", m, err)
+	}
+	g.background.Wait()
 	m, err := g.Members(ctx, "maintainers")
 	if err != nil || m["mekarpeles"] || !m["openlibrary"] {
-		t.Errorf("after the TTL: %v, %v; want the removal seen", m, err)
+		t.Errorf("after the revalidation: %v, %v; want the removal seen", m, err)
 	}
 	if n := ol.Count("maintainers"); n != 2 {
 		t.Errorf("%d requests; want 2", n)
+	}
+	// Past maxStale nothing cached is trusted: the lookup waits for Open Library.
+	ol.SetMembers("maintainers", "someone")
+	clk.Advance(maxStale + time.Second)
+	m, err = g.Members(ctx, "maintainers")
+	if err != nil || m["openlibrary"] || !m["someone"] {
+		t.Errorf("past maxStale: %v, %v; want a fresh answer", m, err)
+	}
+}
+
+// A slow or hanging Open Library never makes a lookup wait while a cached answer
+// within maxStale exists: it is served and revalidated in the background, one fetch
+// for every concurrent lookup.
+func TestMembersStaleWhileRevalidate(t *testing.T) {
+	t.Parallel()
+	ol := fakeopenlibrary.New(t)
+	g, clk := newGroups(t, ol)
+	ctx := t.Context()
+	if _, err := g.Members(ctx, "maintainers"); err != nil {
+		t.Fatal(err)
+	}
+	ol.SetMembers("maintainers", "openlibrary")
+	ol.SetLatency(time.Hour) // the client's 1 s timeout ends the fetch
+
+	clk.Advance(2 * time.Minute)
+	for range 10 {
+		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+		ok, err := g.IsMember(ctx, "mekarpeles", []string{"maintainers"})
+		cancel()
+		if !ok || err != nil {
+			t.Fatalf("OL hanging, answer 2 minutes old: IsMember = %v, %v; want the cached yes at once", ok, err)
+		}
+	}
+	g.background.Wait()
+	if n := ol.Count("maintainers"); n != 2 {
+		t.Errorf("%d requests; want the first and one shared revalidation", n)
+	}
+	// The failed revalidation is not retried within the backoff; still served.
+	if ok, err := g.IsMember(ctx, "mekarpeles", []string{"maintainers"}); !ok || err != nil {
+		t.Fatalf("after a failed revalidation: %v, %v", ok, err)
+	}
+	g.background.Wait()
+	if n := ol.Count("maintainers"); n != 2 {
+		t.Errorf("%d requests; want no new one within the failure backoff", n)
+	}
+	// OL answers again: the next revalidation brings the change.
+	ol.SetLatency(0)
+	clk.Advance(failBackoff)
+	if _, err := g.Members(ctx, "maintainers"); err != nil {
+		t.Fatal(err)
+	}
+	g.background.Wait()
+	if ok, err := g.IsMember(ctx, "mekarpeles", []string{"maintainers"}); ok || err != nil {
+		t.Errorf("after OL came back: IsMember = %v, %v; want the removal seen", ok, err)
 	}
 }
 
@@ -246,6 +306,7 @@ func TestMembersStaleOnFailure(t *testing.T) {
 	if ok, err := g.IsMember(ctx, "mekarpeles", []string{"maintainers"}); !ok || err != nil {
 		t.Fatalf("2 minutes old, OL down: IsMember = %v, %v; want the cached yes", ok, err)
 	}
+	g.background.Wait()
 	// Within failBackoff of that failure, OL is not asked again.
 	n := ol.Count("")
 	clk.Advance(time.Second)

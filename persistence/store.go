@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -68,6 +69,8 @@ type Store struct {
 	loadMu sync.Mutex // one cold Load at a time; the others then find the cache
 	mu     sync.Mutex // guards cache
 	cache  *cacheEntry
+
+	onWrite atomic.Pointer[func(d time.Duration, err error)] // ObserveWrites
 }
 
 // fileKey identifies a version of the file as cheaply as one stat allows.
@@ -110,6 +113,19 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// ObserveWrites makes f be called after every replacement of the state file (a write,
+// the restore after a failed commit, a recovery from a journal) with how long the
+// atomic replacement took (temp file, fsync, rename, directory sync; not the wait for
+// the lock) and its error. f runs on the writer's goroutine while the lock is held, so
+// it must be quick; it is for metrics. nil stops observing.
+func (s *Store) ObserveWrites(f func(d time.Duration, err error)) {
+	if f == nil {
+		s.onWrite.Store(nil)
+		return
+	}
+	s.onWrite.Store(&f)
 }
 
 // Path returns the state file's path.
@@ -460,7 +476,12 @@ func (s *Store) readLocked(ctx context.Context) (lockedRead, error) {
 // written, synced and closed, then renamed over the path, then the directory synced.
 // It returns the new file's info.
 func (s *Store) writeAtomic(data []byte, perm fs.FileMode) (fs.FileInfo, error) {
-	return s.writeAtomicTo(s.path, data, perm)
+	start := time.Now()
+	fi, err := s.writeAtomicTo(s.path, data, perm)
+	if f := s.onWrite.Load(); f != nil {
+		(*f)(time.Since(start), err)
+	}
+	return fi, err
 }
 
 // writeAtomicTo is writeAtomic for any file of the state file's directory.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,7 @@ type transport struct {
 
 	requests    atomic.Int64
 	notModified atomic.Int64
+	observer    atomic.Pointer[ResponseObserver] // (*Client).ObserveResponses
 
 	mu         sync.Mutex
 	entries    map[string]*list.Element // key → element whose Value is *cacheEntry
@@ -97,7 +99,15 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	t.requests.Add(1)
+	start := time.Now()
 	resp, err := t.base.RoundTrip(req)
+	if f := t.observer.Load(); f != nil {
+		status := 0
+		if err == nil {
+			status = resp.StatusCode
+		}
+		(*f)(endpointOf(req.URL.EscapedPath()), status, time.Since(start))
+	}
 	if err == nil {
 		t.observe(resp)
 	}
@@ -143,6 +153,54 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.forget(key)
 	}
 	return resp, nil
+}
+
+// Endpoints a ResponseObserver is told of: a fixed, small set, fit for a metric label.
+const (
+	EndpointListPulls = "list_pulls" // GET /repos/{owner}/{repo}/pulls (a page of the listing)
+	EndpointGetPull   = "get_pull"   // GET /repos/{owner}/{repo}/pulls/{number}
+	EndpointCompare   = "compare"    // GET /repos/{owner}/{repo}/compare/{base}...{head}
+	EndpointOther     = "other"      // anything else
+)
+
+// ResponseObserver is told of every request sent to GitHub: which endpoint, the status
+// GitHub answered as it answered it (304 stays 304 here, though the caller sees the
+// remembered 200; 0 when no answer came: connection refused, timeout, cancellation)
+// and how long the response's headers took to arrive.
+type ResponseObserver func(endpoint string, status int, d time.Duration)
+
+// ObserveResponses makes f be told of every request the client sends from now on
+// (nil stops it). f runs on the requesting goroutine and must be quick: it is for
+// metrics.
+func (c *Client) ObserveResponses(f ResponseObserver) {
+	if f == nil {
+		c.tr.observer.Store(nil)
+		return
+	}
+	c.tr.observer.Store(&f)
+}
+
+// endpointOf names the endpoint of an API path (with or without a prefix such as
+// GitHub Enterprise's /api/v3).
+func endpointOf(path string) string {
+	_, rest, ok := strings.Cut(path, "/repos/")
+	if !ok {
+		return EndpointOther
+	}
+	// owner, name, kind, what follows
+	parts := strings.SplitN(rest, "/", 4)
+	if len(parts) < 3 || parts[0] == "" || parts[1] == "" {
+		return EndpointOther
+	}
+	switch {
+	case parts[2] == "pulls" && len(parts) == 3:
+		return EndpointListPulls
+	case parts[2] == "pulls" && len(parts) == 4 && parts[3] != "" && strings.Trim(parts[3], "0123456789") == "":
+		return EndpointGetPull
+	case parts[2] == "compare" && len(parts) == 4 && strings.Contains(parts[3], "..."):
+		return EndpointCompare
+	}
+	return EndpointOther
 }
 
 // fromCache builds the 200 that go-github sees for a 304: the remembered body and

@@ -16,6 +16,20 @@ import (
 
 var errNothingToDeploy = errors.New("nothing to deploy: the testing server already matches the set")
 
+// How a Deploy ended, as Options.OnDeploy is told.
+const (
+	DeployTriggered    = "triggered"         // Jenkins accepted it
+	DeployUnconfigured = "unconfigured"      // no Jenkins token: state advanced, nothing deployed
+	DeployDryRun       = "dry_run"           // the plan was returned, nothing done
+	DeployNothing      = "nothing_to_deploy" // refused: the plan is empty (FAILED_PRECONDITION)
+	DeployFailed       = "failed"            // Jenkins refused or was unreachable; the state was put back
+	DeployAborted      = "aborted"           // stale expected_version, or the caller gave up waiting for another deploy
+	DeployError        = "error"             // anything else: the state file unreadable or corrupt, the write failed…
+)
+
+// DeployOutcomes lists every outcome OnDeploy may be told.
+var DeployOutcomes = []string{DeployTriggered, DeployUnconfigured, DeployDryRun, DeployNothing, DeployFailed, DeployAborted, DeployError}
+
 // deployFailed carries Jenkins' failure out of the transaction, which has restored the
 // state file byte for byte.
 type deployFailed struct{ err error }
@@ -35,10 +49,16 @@ func (s *Server) Deploy(ctx context.Context, req *connect.Request[testingv1.Depl
 	if err != nil {
 		return nil, err
 	}
+	// Callers refused before this point never deployed; the RPC metrics count them.
+	outcome := DeployError
+	if s.onDeploy != nil {
+		defer func() { s.onDeploy(outcome) }()
+	}
 	select {
 	case s.deploying <- struct{}{}:
 		defer func() { <-s.deploying }()
 	case <-ctx.Done():
+		outcome = DeployAborted
 		return nil, connect.NewError(connect.CodeAborted, errors.New("another deploy is running; try again when it is done"))
 	}
 
@@ -52,12 +72,14 @@ func (s *Server) Deploy(ctx context.Context, req *connect.Request[testingv1.Depl
 
 	if req.Msg.DryRun {
 		if ev := req.Msg.ExpectedVersion; ev != "" && ev != snap.Version {
+			outcome = DeployAborted
 			return nil, s.connectError(ctx, persistence.ErrVersionMismatch)
 		}
 		st, err := s.statusAfterWrite(ctx)
 		if err != nil {
 			return nil, err
 		}
+		outcome = DeployDryRun
 		return connect.NewResponse(&testingv1.DeployResponse{
 			Outcome: testingv1.DeployOutcome_DEPLOY_OUTCOME_DRY_RUN,
 			Applied: plan(snap.State, facts),
@@ -103,23 +125,30 @@ func (s *Server) Deploy(ctx context.Context, req *connect.Request[testingv1.Depl
 	var failed *deployFailed
 	switch {
 	case errors.As(err, &failed):
+		outcome = DeployFailed
 		s.recordFailedDeploy(ctx, v, ev, failed.err)
 		return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("Jenkins did not accept the deploy (%s); nothing was changed, every staged change is kept: try again", jenkinsReason(failed.err)))
 	case errors.Is(err, errNothingToDeploy):
+		outcome = DeployNothing
 		return nil, connect.NewError(connect.CodeFailedPrecondition, errNothingToDeploy)
+	case errors.Is(err, persistence.ErrVersionMismatch):
+		outcome = DeployAborted
+		return nil, s.connectError(ctx, err)
 	case err != nil:
 		return nil, s.connectError(ctx, err)
+	}
+	// Jenkins has it (or the state advanced unconfigured) whatever happens next.
+	res := testingv1.DeployOutcome_DEPLOY_OUTCOME_TRIGGERED
+	outcome = DeployTriggered
+	if !configured {
+		res, outcome = testingv1.DeployOutcome_DEPLOY_OUTCOME_UNCONFIGURED, DeployUnconfigured
 	}
 	s.Notify()
 	st, err := s.statusAfterWrite(ctx)
 	if err != nil {
 		return nil, err
 	}
-	outcome := testingv1.DeployOutcome_DEPLOY_OUTCOME_TRIGGERED
-	if !configured {
-		outcome = testingv1.DeployOutcome_DEPLOY_OUTCOME_UNCONFIGURED
-	}
-	return connect.NewResponse(&testingv1.DeployResponse{Outcome: outcome, Applied: applied, JenkinsQueueUrl: queueURL, Status: st}), nil
+	return connect.NewResponse(&testingv1.DeployResponse{Outcome: res, Applied: applied, JenkinsQueueUrl: queueURL, Status: st}), nil
 }
 
 // recordFailedDeploy appends a deploy_failed event (outside the lock: the state did not

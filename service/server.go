@@ -106,6 +106,9 @@ type Options struct {
 	DriftTTL time.Duration
 	// Legacy keeps the legacy page's drift cache filled (legacy.go); nil = off.
 	Legacy LegacyCache
+	// OnDeploy, when set, is told how every Deploy by a writer ended (one of
+	// DeployOutcomes), for metrics. It runs on the request's goroutine and must be quick.
+	OnDeploy func(outcome string)
 }
 
 // Server implements testingv1connect.TestingServiceHandler.
@@ -134,6 +137,7 @@ type Server struct {
 	gh          githubSync             // standing with GitHub (github.go)
 	legacy      LegacyCache            // the legacy page's drift cache (legacy.go); nil = off
 	legacyQueue chan legacyPublication // the value runLegacy writes next
+	onDeploy    func(outcome string)   // Options.OnDeploy; nil = nobody
 }
 
 var _ testingv1connect.TestingServiceHandler = (*Server)(nil)
@@ -169,6 +173,7 @@ func New(opts Options) *Server {
 		info:        opts.Info,
 		legacy:      opts.Legacy,
 		legacyQueue: make(chan legacyPublication, 1),
+		onDeploy:    opts.OnDeploy,
 		started:     now(),
 		logger:      logger,
 		now:         now,

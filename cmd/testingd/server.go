@@ -49,9 +49,7 @@ func newRegistry() *prometheus.Registry {
 //	BASE/...                                       the web UI (the fallback)
 func newHandler(cfg config, svc testingv1connect.TestingServiceHandler, logger *slog.Logger) http.Handler {
 	registry := newRegistry()
-	if m, ok := svc.(githubMetrics); ok {
-		registerGitHubMetrics(registry, m)
-	}
+	rpcMetrics := registerMetrics(registry, svc)
 
 	base := cfg.BasePath
 	if base == "" {
@@ -61,7 +59,7 @@ func newHandler(cfg config, svc testingv1connect.TestingServiceHandler, logger *
 	// rooted at "/": Connect handlers route on the exact procedure path.
 	prefix := strings.TrimSuffix(base, "/")
 
-	interceptors := connect.WithInterceptors(newLoggingInterceptor(logger), drainInterceptor{})
+	interceptors := connect.WithInterceptors(newLoggingInterceptor(logger), rpcMetrics, drainInterceptor{})
 	rpcRoutes := http.NewServeMux()
 	// The origin middleware lets cookie-authenticated writes be refused when a page
 	// of another site sent them (no CSRF).

@@ -70,7 +70,10 @@ func buildService(ctx context.Context, cfg config, logger *slog.Logger) (testing
 		return nil, nil, fmt.Errorf("--auth %q is not a mode", cfg.Auth)
 	}
 
+	// Metrics fed by the parts' hooks; newHandler registers them.
+	metrics := newPartMetrics()
 	store := persistence.NewStore(cfg.StateFile, logger.With("component", "state"))
+	store.ObserveWrites(metrics.observeStateWrite)
 	// A previous testingd killed in the middle of a deploy left its uncommitted
 	// change (and a journal): put the file back before anyone reads it.
 	// (Every writer does it too; failing here only delays it.)
@@ -100,6 +103,7 @@ func buildService(ctx context.Context, cfg config, logger *slog.Logger) (testing
 	if err != nil {
 		return nil, nil, fmt.Errorf("github: %w", err)
 	}
+	gh.ObserveResponses(metrics.observeGitHub)
 	jk, err := jenkins.New(jenkins.Options{
 		RunsURL:    cfg.JenkinsRunsURL,
 		TriggerURL: cfg.JenkinsTriggerURL,
@@ -144,6 +148,7 @@ func buildService(ctx context.Context, cfg config, logger *slog.Logger) (testing
 		Reserve:      reserve,
 		Mergeability: true,
 	})
+	metrics.readCaches(resolver.Stats, gh.Stats)
 
 	// The legacy page's drift cache lives in the shared memcached; with the
 	// in-process cache there is nobody to share it with.
@@ -182,14 +187,25 @@ func buildService(ctx context.Context, cfg config, logger *slog.Logger) (testing
 		ReconcileInterval: reconcile,
 		DriftTTL:          cfg.DriftTTL,
 		Legacy:            legacy,
+		OnDeploy:          metrics.observeDeploy,
 	})
 	// Webhooks, the reconcile loop and the legacy cache, until the server stops.
 	go svc.Run(ctx)
 	if mirror != nil {
 		go mirror.Run(ctx, 0)
 	}
-	return svc, release, nil
+	return instrumented{svc, metrics}, release, nil
 }
+
+// instrumented is the service as buildService returns it: the *service.Server (all its
+// methods, so newHandler finds its webhook handler and GitHub standing) and the
+// metrics its parts feed.
+type instrumented struct {
+	*service.Server
+	metrics *partMetrics
+}
+
+func (i instrumented) partMetrics() *partMetrics { return i.metrics }
 
 // jenkinsJobURL is the web page of the job whose wfapi runs URL is given
 // (".../job/NAME/wfapi/runs?..." → ".../job/NAME/"); "" when it has no such shape.

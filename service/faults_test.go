@@ -128,8 +128,6 @@ type readWant struct {
 	failMsg      string
 	bound        time.Duration // default faultReadBound
 	coldFirst    time.Duration // cold: the bound of the very first read, which may wait
-	// deployReads bounds reads while the Deploy runs; default bound.
-	deployReads time.Duration
 }
 
 // writeWant is what the writes answer while the fault lasts.
@@ -258,9 +256,7 @@ func faultCases() []faultCase {
 		{
 			name:   "github/hanging",
 			inject: func(f *faultEnv) { f.gh.Hang() },
-			// Once the deploy has moved a pin, a read waits for that pin's comparison
-			// until GitHub's client gives up (the bug of "github/slow, a head moved").
-			read: readWant{driftError: ghUnavailable, deployReads: ghTimeout + faultReadBound},
+			read:   readWant{driftError: ghUnavailable},
 			write: writeWant{pull: pullUnavail, add: addUnavail, msg: ghCannotAsk, deploy: deployOK,
 				bound: ghTimeout + faultWriteBound, deployBound: 2*ghTimeout + faultWriteBound},
 			heal:     func(f *faultEnv) { f.gh.Heal() },
@@ -269,10 +265,7 @@ func faultCases() []faultCase {
 		{
 			name:   "github/slow",
 			inject: func(f *faultEnv) { f.gh.SetLatency(faultSlow) },
-			read: readWant{driftError: ghRefreshing,
-				// Once the deploy has moved a pin, a read waits for that pin's comparison
-				// (the bug of "github/slow, a head moved").
-				deployReads: faultSlow + faultReadBound},
+			read:   readWant{driftError: ghRefreshing},
 			// A head is asked for: the writes take the latency (past GitHub's client
 			// timeout on a busy machine: GITHUB_UNAVAILABLE).
 			write: writeWant{pull: pullEither, add: addEither, msg: ghCannotAsk, deploy: deployOK,
@@ -281,14 +274,11 @@ func faultCases() []faultCase {
 			converge: []string{"github"},
 		},
 		{
-			// A head that moved is a comparison never asked, as is a pin a deploy moved:
-			// the reads that meet it wait for GitHub.
+			// A head that moved is a comparison never asked, as is a pin a deploy moved.
+			// Found as a bug (the reads that met one waited for GitHub, bounded only by
+			// the caller); now they wait drift.Options.CompareWait at most and answer
+			// with the new head and the drift pending.
 			name: "github/slow, a head moved",
-			bug: "service/drift (*Resolver).resolve: a read that meets a (pin, head) comparison never asked (needCompare: a head that moved, " +
-				"found by a refresh or by Deploy's check, or a pin a Deploy or AddPRs just set) waits for GitHub with no bound but the caller's " +
-				"context; with GitHub slow every such read takes its latency, with GitHub hanging up to the GitHub client's timeout (10s in " +
-				"production), and a browser sets no deadline. Expected: answer within a second from what is known (the new head, the drift " +
-				"pending and drift_stale set) and let the comparison arrive through OnUpdate, as Apply does for a head a webhook moved",
 			inject: func(f *faultEnv) {
 				f.gh.SetLatency(faultSlow)
 				f.gh.SetPull(fakegithub.PullSpec{Number: 13269, Title: "Test PR", Head: faultHead4, Author: "author", Assignee: "assignee"})
@@ -1143,7 +1133,7 @@ func (f *faultEnv) checkWrites(t *testing.T, c faultCase) {
 		done <- d
 	}()
 	var d deployed
-	readBound := cmp.Or(c.read.deployReads, c.read.bound, faultReadBound)
+	readBound := cmp.Or(c.read.bound, faultReadBound)
 	for i := 0; ; i++ {
 		select {
 		case d = <-done:

@@ -84,6 +84,12 @@ type Options struct {
 	// questions per head (default 5).
 	MergeableRetry time.Duration
 	MergeableAsks  int
+	// CompareWait bounds how long a read waits for a comparison never asked before (a
+	// head that moved, a pin just set) when the PR's facts are known: past it the read
+	// answers with the drift pending (Stale) and the comparison, which goes on, is
+	// announced through OnUpdate. Default 500ms; negative = do not wait at all. Reads
+	// with no facts at all still wait for them (there is nothing to show).
+	CompareWait time.Duration
 }
 
 // Target is one row of the set: a PR number and the commit it is pinned to (a full or
@@ -162,6 +168,7 @@ const (
 	defaultReserve        = 100
 	defaultMergeableRetry = 3 * time.Second
 	defaultMergeableAsks  = 5
+	defaultCompareWait    = 500 * time.Millisecond
 	defaultConcurrency    = 100
 	defaultRefreshTimeout = 30 * time.Second
 	// factsExpiry is how long per-PR facts live in L2: far beyond the TTL, so that an
@@ -185,6 +192,7 @@ type Resolver struct {
 	mergeRetry     time.Duration
 	mergeAsks      int
 	retry          time.Duration // how soon a failure for want of GitHub is retried
+	compareWait    time.Duration // see Options.CompareWait
 	refreshTimeout time.Duration
 	log            *slog.Logger
 	now            func() time.Time
@@ -258,6 +266,9 @@ func New(gh GitHub, cache Cache, opts Options) *Resolver {
 	if opts.MergeableAsks <= 0 {
 		opts.MergeableAsks = defaultMergeableAsks
 	}
+	if opts.CompareWait == 0 {
+		opts.CompareWait = defaultCompareWait
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -275,6 +286,7 @@ func New(gh GitHub, cache Cache, opts Options) *Resolver {
 		mergeAsks:      opts.MergeableAsks,
 		retry:          min(max(opts.TTL/4, time.Second), 15*time.Second),
 		refreshTimeout: opts.RefreshTimeout,
+		compareWait:    max(opts.CompareWait, 0),
 		log:            logger.With("component", "drift"),
 		now:            opts.Now,
 		onUpdate:       opts.OnUpdate,
@@ -428,7 +440,7 @@ type need uint8
 
 const (
 	needFacts   need = 1 << iota // no facts at all: the caller waits for GitHub
-	needCompare                  // facts, but its (pin, head) was never compared: the caller waits
+	needCompare                  // facts, but its (pin, head) was never compared: the caller waits, at most compareWait
 	dueFacts                     // facts stale or failed, retry due: refresh in the background
 	dueCompare                   // the comparison failed, retry due: retry in the background
 
@@ -464,8 +476,19 @@ func (r *Resolver) resolve(ctx context.Context, targets []Target, force bool) Re
 		}
 		return res
 	}
+	// With every PR's facts known, only comparisons are awaited: for compareWait at
+	// most, then the drift is answered pending (a slow GitHub must not hold a read
+	// that has everything else to show).
+	var bound <-chan time.Time
+	if all&needFacts == 0 && !force {
+		t := time.NewTimer(r.compareWait)
+		defer t.Stop()
+		bound = t.C
+	}
 	select {
 	case <-fl.done:
+	case <-bound:
+		fl.detached.Store(true)
 	case <-ctx.Done():
 		// The refresh goes on; whatever it stores is announced through OnUpdate. Marking
 		// it before reading L1 below means either we see its facts or it announces them.

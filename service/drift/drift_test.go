@@ -367,7 +367,9 @@ func TestPinMovedAsksOnlyTheNewCompare(t *testing.T) {
 	t.Parallel()
 	gh := newFakeGitHub()
 	targets := world(gh, 1, 5)
-	e := newEnv(t, gh, newMapCache(), newClock())
+	// Within CompareWait a read waits for the new comparison (the round below
+	// releases it); see TestNeverAskedCompareAnswersPending for past it.
+	e := newEnvWith(t, gh, newMapCache(), newClock(), func(o *Options) { o.CompareWait = time.Hour })
 	e.r.Resolve(t.Context(), targets)
 
 	targets[2].Pin = sha(31337)
@@ -381,6 +383,50 @@ func TestPinMovedAsksOnlyTheNewCompare(t *testing.T) {
 	}
 	if f := res.PRs[3]; f.Drift != 2 || f.Stale || res.Stale {
 		t.Errorf("PR 3 after the pin moved: %+v", f)
+	}
+}
+
+// A comparison never asked (a pin just set, a head that moved) holds a read for
+// CompareWait at most: then the read answers with everything known (the head, the
+// title) and the drift pending, and the comparison, which goes on, is announced
+// through OnUpdate.
+func TestNeverAskedCompareAnswersPending(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		wait time.Duration
+	}{
+		{"no wait", -1},
+		{"a short wait", time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			gh := newFakeGitHub()
+			targets := world(gh, 1, 5)
+			e := newEnvWith(t, gh, newMapCache(), newClock(), func(o *Options) { o.CompareWait = tc.wait })
+			e.r.Resolve(t.Context(), targets)
+
+			targets[2].Pin = sha(31337)
+			gh.holdCalls() // GitHub hangs: the comparison is parked until released
+			res := e.r.Resolve(t.Context(), targets)
+			f := res.PRs[3]
+			if !f.Known || f.HeadSHA != headOf(3) || f.Title != "PR 3" || f.Drift != -1 || !f.Stale || f.Err != nil || !res.Stale {
+				t.Errorf("PR 3 while its comparison hangs: %+v (result stale=%v); want the known facts, drift pending", f, res.Stale)
+			}
+			if f := res.PRs[2]; f.Drift != openFacts(2, f.ResolvedAt).Drift || f.Stale {
+				t.Errorf("PR 2 (nothing to ask): %+v", f)
+			}
+			// A second read while it is under way does not ask again.
+			e.r.Resolve(t.Context(), targets)
+			gh.round(t, map[string]int{"compare": 1})
+			e.waitUpdate(t)
+			if f := e.r.Resolve(t.Context(), targets).PRs[3]; f.Drift != 2 || f.Stale {
+				t.Errorf("PR 3 after the comparison: %+v", f)
+			}
+			if got := gh.compareCounts(); got[sha(31337)+"..."+headOf(3)] != 1 {
+				t.Errorf("compare calls: %v; want the new one asked once", got)
+			}
+		})
 	}
 }
 

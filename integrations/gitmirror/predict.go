@@ -40,12 +40,12 @@ const (
 	// Empty: the pin is already contained in the integration branch ("Already up to
 	// date."): nothing to merge, nothing skipped.
 	Empty
-	// Failed: git refused the merge for another reason (unrelated histories); the
+	// Refused: git refused the merge for another reason (unrelated histories); the
 	// deploy skips it like a conflict.
-	Failed
+	Refused
 )
 
-var statusNames = [...]string{"", "clean", "conflicts-base", "conflicts-pr", "missing", "empty", "failed"}
+var statusNames = [...]string{"", "clean", "conflicts-base", "conflicts-pr", "missing", "empty", "refused"}
 
 func (s Status) String() string {
 	if s > 0 && int(s) < len(statusNames) {
@@ -69,7 +69,7 @@ type Outcome struct {
 	// Paths are the conflicted paths of the merge the deploy attempts: this PR's pin
 	// into the integration branch as built so far (ConflictsBase, ConflictsPR).
 	Paths []string
-	// Detail says why, for Missing and Failed.
+	// Detail says why, for Missing and Refused.
 	Detail string
 }
 
@@ -174,7 +174,7 @@ func (m *Mirror) step(ctx context.Context, base, cur state, chain []mergedStep, 
 	}
 	switch {
 	case r.Refused != "":
-		out.Status, out.Detail = Failed, r.Refused
+		out.Status, out.Detail = Refused, r.Refused
 		return step{out: out, after: cur}, nil
 	case r.Clean:
 		// Same tree as before: either the pin is already contained ("Already up to

@@ -128,7 +128,7 @@ func buildScenario(t *testing.T) *scenario {
 		5:  {status: Clean},
 		6:  {status: Missing},
 		7:  {status: ConflictsPR, with: 1, paths: []string{"b.txt", "c.txt"}},
-		8:  {status: Failed},
+		8:  {status: Refused},
 		9:  {status: Clean},
 		10: {status: Empty},
 		11: {status: Clean},
@@ -156,7 +156,7 @@ func TestPredictScenario(t *testing.T) {
 			if (o.Status == Missing) != (o.Commit == "") {
 				t.Errorf("commit %q with status %v", o.Commit, o.Status)
 			}
-			if (o.Status == Missing || o.Status == Failed) != (o.Detail != "") {
+			if (o.Status == Missing || o.Status == Refused) != (o.Detail != "") {
 				t.Errorf("detail %q with status %v", o.Detail, o.Status)
 			}
 		})
@@ -265,7 +265,7 @@ func (o *oracle) conflictsOnto(t *testing.T, start, pin string) bool {
 	return steps[0].class == "conflict"
 }
 
-var classOf = map[Status]string{Clean: "clean", Empty: "empty", ConflictsBase: "conflict", ConflictsPR: "conflict", Missing: "missing", Failed: "refused"}
+var classOf = map[Status]string{Clean: "clean", Empty: "empty", ConflictsBase: "conflict", ConflictsPR: "conflict", Missing: "missing", Refused: "refused"}
 
 // check compares a prediction with what git does in the same order, including the
 // attribution of every conflict (see the package doc).

@@ -21,13 +21,16 @@ deps:
 ## generate: regenerate Go and TypeScript code from proto/ (local plugins only), then the web UI's bundle
 generate: deps
 	$(BUF) generate
+	cp gen/apidocs/API-REFERENCE.md docs/API-REFERENCE.md
+	go run ./apidocs/internal/openapigen -doc gen/apidocs/testing.doc.json -out apidocs/openapi.json
 	npm run build --prefix webui
 
-## check-generate: fail when the committed generated code (or web UI bundle) differs from a fresh generation
+## check-generate: fail when the committed generated code (web UI bundle, API docs) differs from a fresh generation
+GENERATED := gen webui/src/gen webui/dist docs/API-REFERENCE.md apidocs/openapi.json
 check-generate: generate
-	@if [ -n "$$(git status --porcelain -- gen webui/src/gen webui/dist)" ]; then \
-		echo "generated code is out of date; run 'make generate' and commit:"; \
-		git status --porcelain -- gen webui/src/gen webui/dist; git --no-pager diff --stat -- gen webui/src/gen webui/dist; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
+		echo "generated code or API docs are out of date; run 'make generate' and commit:"; \
+		git status --porcelain -- $(GENERATED); git --no-pager diff --stat -- $(GENERATED); exit 1; fi
 
 ## lint: go vet, staticcheck, buf lint, buf format
 lint:

@@ -110,6 +110,7 @@ func newHandler(cfg config, svc testingv1connect.TestingServiceHandler, logger *
 			mux.Handle(base+"webhooks/github", h)
 		}
 	}
+	registerAPIDocs(mux, base)
 	mux.Handle(base, http.StripPrefix(prefix, webui.Handler()))
 	if cfg.Auth == authDev {
 		return loopbackHostOnly(mux)

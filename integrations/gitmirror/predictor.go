@@ -81,7 +81,7 @@ type Predictor struct {
 
 type job struct {
 	key, itemsKey, base string
-	items              []Item
+	items               []Item
 }
 
 type result struct {

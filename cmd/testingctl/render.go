@@ -122,18 +122,23 @@ func roundDuration(d time.Duration) string {
 // renderStatus prints the testing section as GetStatus returns it: the deploy state,
 // the rows and the plan.
 func renderStatus(w io.Writer, st *testingv1.GetStatusResponse, now time.Time) {
-	inSet, removed := 0, 0
+	inSet, leaving, removed := 0, 0, 0
 	for _, p := range st.Prs {
-		if p.InSet {
+		switch {
+		case p.InSet:
 			inSet++
-		}
-		if p.Removed {
+		case p.Removed:
 			removed++
+		default:
+			leaving++
 		}
 	}
 	fmt.Fprintf(w, "Testing set: %d PR(s)", inSet)
 	if removed > 0 {
-		fmt.Fprintf(w, ", %d removed since the last deploy (testingctl restore N brings one back)", removed)
+		fmt.Fprintf(w, "; %d removed since the last deploy (testingctl restore N brings one back)", removed)
+	}
+	if leaving > 0 {
+		fmt.Fprintf(w, "; %d no longer in the set but still on the box until the next deploy", leaving)
 	}
 	fmt.Fprintf(w, "  [version %s]\n", st.Version)
 
@@ -236,6 +241,9 @@ func jenkinsLine(st *testingv1.GetStatusResponse, now time.Time) string {
 }
 
 func onWord(p *testingv1.PullRequest) string {
+	if !p.InSet {
+		return "-"
+	}
 	word := map[bool]string{true: "on", false: "off"}
 	s := word[p.Active]
 	if p.PendingActive != nil && *p.PendingActive != p.Active {
@@ -278,8 +286,11 @@ func flagsWord(p *testingv1.PullRequest) string {
 	if p.Closed {
 		f = append(f, "closed")
 	}
-	if p.Removed {
+	switch {
+	case p.Removed:
 		f = append(f, "removed")
+	case !p.InSet:
+		f = append(f, "leaving")
 	}
 	if p.Mergeable == testingv1.Mergeable_MERGEABLE_CONFLICTING {
 		f = append(f, "conflicts")

@@ -679,7 +679,9 @@ func TestWatch(t *testing.T) {
 		cmd, out, errs := w.start(t, "watch", "--json")
 		out.next(t, "the first status", func(string) bool { return true })
 		w.srv.CloseClientConnections()
-		errs.next(t, "the reconnect notice", func(l string) bool { return strings.Contains(l, "connection lost") && strings.Contains(l, "reconnecting") })
+		errs.next(t, "the reconnect notice", func(l string) bool {
+			return strings.Contains(l, "connection lost") && strings.Contains(l, "reconnecting")
+		})
 		out.next(t, "the status after reconnecting", func(string) bool { return true })
 		interrupt(t, cmd, 0)
 	})

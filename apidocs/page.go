@@ -242,7 +242,8 @@ func (d *Docs) WritePage(w io.Writer, origin string) error {
 	err := pageTemplate.Execute(&buf, struct {
 		pageData
 		URL, Host string
-	}{d.page, origin + d.base, hostOf(origin)})
+		Plaintext bool
+	}{d.page, origin + d.base, hostOf(origin), !strings.HasPrefix(origin, "https:")})
 	if err != nil {
 		return err
 	}
@@ -266,7 +267,26 @@ func hostOf(origin string) string {
 
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"query": url.QueryEscape,
+	"text":  codeSpans,
 }).Parse(pageHTML))
+
+// codeSpans renders the comments' Markdown code spans (`like this`) as <code>; the
+// rest is escaped text.
+func codeSpans(s string) template.HTML {
+	parts := strings.Split(s, "`")
+	if len(parts)%2 == 0 { // an unpaired backtick: no spans
+		return template.HTML(template.HTMLEscapeString(s))
+	}
+	var b strings.Builder
+	for i, p := range parts {
+		if i%2 == 1 {
+			b.WriteString("<code>" + template.HTMLEscapeString(p) + "</code>")
+		} else {
+			b.WriteString(template.HTMLEscapeString(p))
+		}
+	}
+	return template.HTML(b.String())
+}
 
 const pageHTML = `<!doctype html>
 <html lang="en">
@@ -289,10 +309,10 @@ th { background: #f8f8f8; } td p { margin: 0 0 .3em; } td p:last-child { margin:
 <body>
 <h1>{{.Title}}</h1>
 <p>Machine-readable: <a href="../openapi.json">openapi.json</a> (OpenAPI 3.1). The web UI is <a href="../">here</a>.</p>
-{{range .Intro}}<p>{{.}}</p>
+{{range .Intro}}<p>{{text .}}</p>
 {{end}}
 <h2 id="{{.Service}}">{{.Service}}</h2>
-{{range .ServiceDesc}}<p>{{.}}</p>
+{{range .ServiceDesc}}<p>{{text .}}</p>
 {{end}}
 <nav><ul>
 {{range .RPCs}}<li><a href="#{{.Name}}">{{.Name}}</a>: {{.Summary}}</li>
@@ -304,14 +324,14 @@ th { background: #f8f8f8; } td p { margin: 0 0 .3em; } td p:last-child { margin:
 {{if .Public}}<span class="tag public">public</span>{{else}}<span class="tag">maintainers</span>{{end}}
 {{if .Get}}<span class="tag">GET too</span>{{end}}
 {{if .Stream}}<span class="tag">server stream</span>{{end}}</p>
-{{range .Desc}}<p>{{.}}</p>
+{{range .Desc}}<p>{{text .}}</p>
 {{end}}
 <p>Request: <a href="#{{.Request}}">{{.Request}}</a></p>
 {{template "fields" .RequestFields}}
 <p>Response: {{if .Stream}}a stream of {{end}}<a href="#{{.Response}}">{{.Response}}</a></p>
 {{template "fields" .ResponseFields}}
 <p>Example:</p>
-{{if .Stream}}<pre>grpcurl -plaintext -d '{{.Example}}' {{$.Host}} {{$.Service}}/{{.Name}}</pre>
+{{if .Stream}}<pre>grpcurl {{if $.Plaintext}}-plaintext {{end}}{{if not .Public}}-H "Authorization: Bearer $TOKEN" {{end}}-d '{{.Example}}' {{$.Host}} {{$.Service}}/{{.Name}}</pre>
 <p>Connect JSON streams frame every message (see the description above), so curl is awkward here;
 a Connect or gRPC client (or grpcurl, as above) reads the stream.</p>
 {{else}}<pre>curl -sS -H 'Content-Type: application/json' {{if not .Public}}-H "Authorization: Bearer $TOKEN" {{end}}\
@@ -324,17 +344,17 @@ a Connect or gRPC client (or grpcurl, as above) reads the stream.</p>
 <h2 id="messages">Messages</h2>
 {{range .Messages}}
 <h3 id="{{.Name}}">{{.Name}}</h3>
-{{range .Desc}}<p>{{.}}</p>
+{{range .Desc}}<p>{{text .}}</p>
 {{end}}
 {{template "fields" .Fields}}
 {{end}}
 <h2 id="enums">Enums</h2>
 {{range .Enums}}
 <h3 id="{{.Name}}">{{.Name}}</h3>
-{{range .Desc}}<p>{{.}}</p>
+{{range .Desc}}<p>{{text .}}</p>
 {{end}}
 <table><tr><th>Name</th><th>Number</th><th>Description</th></tr>
-{{range .Values}}<tr><td><code>{{.Name}}</code></td><td>{{.Number}}</td><td>{{.Desc}}</td></tr>
+{{range .Values}}<tr><td><code>{{.Name}}</code></td><td>{{.Number}}</td><td>{{text .Desc}}</td></tr>
 {{end}}</table>
 {{end}}
 <h2 id="errors">Errors</h2>
@@ -344,5 +364,5 @@ a Connect or gRPC client (or grpcurl, as above) reads the stream.</p>
 </body>
 </html>
 {{define "fields"}}{{if .}}<table><tr><th>Field (JSON)</th><th>Type</th><th>Description</th></tr>
-{{range .}}<tr><td><code>{{.JSONName}}</code></td><td>{{if .Link}}<a href="#{{.Link}}">{{.Type}}</a>{{else}}{{.Type}}{{end}}</td><td>{{range .Desc}}<p>{{.}}</p>{{end}}</td></tr>
+{{range .}}<tr><td><code>{{.JSONName}}</code></td><td>{{if .Link}}<a href="#{{.Link}}">{{.Type}}</a>{{else}}{{.Type}}{{end}}</td><td>{{range .Desc}}<p>{{text .}}</p>{{end}}</td></tr>
 {{end}}</table>{{else}}<p>No fields: send <code>{}</code>.</p>{{end}}{{end}}`

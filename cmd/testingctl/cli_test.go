@@ -250,6 +250,21 @@ func TestWrites(t *testing.T) {
 	}
 }
 
+func TestNoStateFile(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{noState: true})
+	r := w.ctl(t, "status").must(t, 1, "status without a state file")
+	if !strings.Contains(r.stderr, "no testing state file") || !strings.Contains(r.stderr, "testingctl add REF creates it") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	w.ctl(t, "add", "13300").must(t, 0, "add creates the state file")
+	var st testingv1.GetStatusResponse
+	w.ctl(t, "status", "--json").must(t, 0, "status").parse(t, &st)
+	if got := numbers(&st); !slices.Equal(got, []int32{13300}) {
+		t.Errorf("rows = %v, want [13300]", got)
+	}
+}
+
 func TestAddFromStdin(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, worldOptions{})
@@ -362,7 +377,7 @@ func TestDeployHuman(t *testing.T) {
 // exactly the plan it showed.
 func TestDeployConfirm(t *testing.T) {
 	t.Parallel()
-	start := func(t *testing.T, w *world, args ...string) (*screen, *os.File, chan int) {
+	start := func(t *testing.T, w *world, args ...string) (*screen, *os.File, chan int, *exec.Cmd) {
 		master, tty := openPTY(t)
 		cmd := exec.Command(binary, args...)
 		cmd.Env = env("TESTINGCTL_SERVER=" + w.url)
@@ -377,14 +392,14 @@ func TestDeployConfirm(t *testing.T) {
 			exited <- cmd.ProcessState.ExitCode()
 		}()
 		t.Cleanup(func() { _ = cmd.Process.Kill() })
-		return watchScreen(master), master, exited
+		return watchScreen(master), master, exited, cmd
 	}
 	const prompt = "Deploy these 4 change(s) to the testing server? [y/N]"
 
 	t.Run("yes", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t, worldOptions{})
-		sc, master, exited := start(t, w, "deploy")
+		sc, master, exited, _ := start(t, w, "deploy")
 		sc.waitFor(t, prompt, 1)
 		for _, want := range []string{"add     #13269", "pin     #13238", "remove  #13240"} {
 			if !strings.Contains(sc.String(), want) {
@@ -405,7 +420,7 @@ func TestDeployConfirm(t *testing.T) {
 	t.Run("no", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t, worldOptions{})
-		sc, master, exited := start(t, w, "deploy")
+		sc, master, exited, _ := start(t, w, "deploy")
 		sc.waitFor(t, prompt, 1)
 		if _, err := master.WriteString("n\n"); err != nil {
 			t.Fatal(err)
@@ -418,10 +433,26 @@ func TestDeployConfirm(t *testing.T) {
 			t.Errorf("Jenkins triggered %d time(s) after no", n)
 		}
 	})
+	t.Run("Ctrl-C at the prompt", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t, worldOptions{})
+		sc, _, exited, cmd := start(t, w, "deploy")
+		sc.waitFor(t, prompt, 1)
+		// The prompt is up, so the signal handler is too: SIGINT is what Ctrl-C sends.
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		if code := waitExit(t, exited); code != 130 {
+			t.Fatalf("exit %d, want 130:\n%s", code, sc.String())
+		}
+		if n := len(w.jk.Triggers()); n != 0 {
+			t.Errorf("Jenkins triggered %d time(s) after Ctrl-C", n)
+		}
+	})
 	t.Run("the set changed after the plan was shown", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t, worldOptions{})
-		sc, master, exited := start(t, w, "deploy")
+		sc, master, exited, _ := start(t, w, "deploy")
 		sc.waitFor(t, prompt, 1)
 		w.ctl(t, "add", "13300").must(t, 0, "another maintainer's add")
 		if _, err := master.WriteString("yes\n"); err != nil {
@@ -772,6 +803,32 @@ func TestCompletion(t *testing.T) {
 			}
 		})
 	}
+	t.Run("fish completes commands and PR numbers", func(t *testing.T) {
+		t.Parallel()
+		if _, err := exec.LookPath("fish"); err != nil {
+			t.Skip("no fish")
+		}
+		dir := t.TempDir()
+		script := filepath.Join(dir, "testingctl.fish")
+		if err := os.WriteFile(script, []byte(runCtl(t, nil, "", "completion", "fish").must(t, 0, "completion fish").stdout), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		complete := func(line string) string {
+			cmd := exec.Command("fish", "--no-config", "-c", "source "+script+"; complete -C "+quote(line))
+			cmd.Env = env("TESTINGCTL_SERVER="+w.url, "PATH="+filepath.Dir(binary)+":"+os.Getenv("PATH"))
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("fish: %v\n%s", err, out)
+			}
+			return string(out)
+		}
+		if got := complete("testingctl pull"); !strings.HasPrefix(got, "pull-latest\t") {
+			t.Errorf("testingctl pull<TAB> = %q", got)
+		}
+		if got := complete("testingctl disable 1326"); got != "13269\tTest PR\n" {
+			t.Errorf("testingctl disable 1326<TAB> = %q", got)
+		}
+	})
 	t.Run("__complete prs", func(t *testing.T) {
 		t.Parallel()
 		r := w.ctl(t, "__complete", "prs").must(t, 0, "__complete prs")

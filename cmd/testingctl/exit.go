@@ -110,6 +110,10 @@ func (a *app) classify(ctx context.Context, err error) *cliError {
 			out.message = fmt.Sprintf("%s does not answer as testingd (%s)", a.conn.baseURL, msg)
 			out.hint = "check the base path (e.g. --server https://HOST/status/v2/) and --protocol"
 		}
+	case connect.CodeNotFound:
+		if a.cmd != "add" {
+			out.hint = "testingctl add REF creates it"
+		}
 	case connect.CodeCanceled:
 		out.exit = exitInterrupted
 	}

@@ -58,6 +58,8 @@ type worldOptions struct {
 	basePath string
 	// noJenkins leaves deploy unconfigured (no Jenkins token).
 	noJenkins bool
+	// noState starts without a state file.
+	noState bool
 }
 
 func newWorld(t *testing.T, o worldOptions) *world {
@@ -65,7 +67,9 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	dir := t.TempDir()
 	w := &world{statePath: filepath.Join(dir, "_testing-prs.json")}
 	transcript := filepath.Join(dir, "_dev-merged_status.txt")
-	copyFile(t, fixtures+"testing-prs.json", w.statePath)
+	if !o.noState {
+		copyFile(t, fixtures+"testing-prs.json", w.statePath)
+	}
 	copyFile(t, fixtures+"dev-merged-status.txt", transcript)
 
 	w.gh = fakegithub.New(t)

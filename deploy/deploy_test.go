@@ -626,7 +626,7 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 	}
 }
 
-// nginx -t on a minimal main configuration that includes deploy/nginx.conf in its
+// nginx -t (1.19.5 or later, for -e) on a minimal main configuration that includes deploy/nginx.conf in its
 // http{} block, as the site's configuration does. nginx is not installed for this
 // test: it is skipped where there is none.
 func TestNginxConfig(t *testing.T) {
@@ -657,7 +657,7 @@ http {
 	if err := os.WriteFile(p, []byte(main), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(nginx, "-t", "-p", dir, "-c", p).CombinedOutput()
+	out, err := exec.Command(nginx, "-t", "-e", filepath.Join(dir, "startup.log"), "-p", dir, "-c", p).CombinedOutput()
 	if err != nil {
 		t.Fatalf("nginx -t: %v\n%s", err, out)
 	}

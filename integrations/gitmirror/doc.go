@@ -73,8 +73,10 @@
 //
 // # Limits
 //
-// The mirror sees the repository's committed .gitattributes only as git merge-tree
-// does in a bare repository (no work-tree attributes, so custom merge drivers are not
-// used), and the default merge options (ort, rename detection on). A deploy box with
-// rerere or other merge configuration may resolve what is predicted as a conflict.
+// merge-tree in a bare repository reads attributes only from $GIT_DIR/info/attributes,
+// not from .gitattributes in the commits, so merge drivers or text/eol attributes
+// declared there are not applied, while the deploy's `git merge` in its work tree
+// applies them. Both use git's default merge (ort, rename detection on); a deploy box
+// with rerere or other merge configuration may resolve what is predicted as a
+// conflict.
 package gitmirror

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -59,8 +60,11 @@ func (e *GitError) Error() string {
 func (e *GitError) Unwrap() error { return e.Err }
 
 func firstArg(args []string) string {
-	for _, a := range args {
-		if !strings.HasPrefix(a, "-") {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-c":
+			i++ // its value
+		case !strings.HasPrefix(a, "-"):
 			return a
 		}
 	}
@@ -112,6 +116,7 @@ type runner struct {
 	gitDir  string
 	env     []string
 	timeout time.Duration
+	runs    atomic.Int64 // commands started, for tests and benchmarks
 }
 
 // passEnv are the variables of our own environment that git may see: finding
@@ -160,6 +165,7 @@ func (r *runner) run(ctx context.Context, timeout time.Duration, stdin []byte, a
 	if timeout <= 0 {
 		timeout = r.timeout
 	}
+	r.runs.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	full := args
@@ -206,8 +212,7 @@ func exitCode(err error) int {
 
 // version runs `git --version` and checks it against MinVersion.
 func (r *runner) version(ctx context.Context) (Version, error) {
-	r2 := *r
-	r2.gitDir = "" // no repository needed
+	r2 := &runner{git: r.git, env: r.env, timeout: r.timeout} // no repository needed
 	out, err := r2.run(ctx, 0, nil, "--version")
 	if err != nil {
 		return Version{}, fmt.Errorf("git --version: %w", err)

@@ -226,7 +226,9 @@ func (m *Mirror) Fetch(ctx context.Context, prs []int) (FetchResult, error) {
 	missing := map[int]bool{}
 	var fetchErr error
 	for len(specs) > 0 {
-		args := []string{"fetch", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules", "--quiet", "--", m.remote}
+		// A commit-graph keeps merge-base and ancestry walks fast on a long history;
+		// with --split each fetch adds only a small layer.
+		args := []string{"-c", "fetch.writeCommitGraph=true", "fetch", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules", "--quiet", "--", m.remote}
 		for _, src := range slices.Sorted(maps.Keys(specs)) {
 			args = append(args, "+"+src+":"+specs[src])
 		}

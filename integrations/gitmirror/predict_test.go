@@ -372,9 +372,26 @@ func TestPredictIncremental(t *testing.T) {
 	}
 	changed := slices.Clone(s.items)
 	changed[10], changed[11] = changed[11], changed[10]
+	if _, err := s.m.Predict(t.Context(), s.base, s.items); err != nil {
+		t.Fatal(err)
+	}
+	// Only the last two steps are new: one lookup, then a merge-tree and a
+	// commit-tree for each, and the ancestry check of #11 (a merge that changes
+	// nothing).
+	before := s.m.git.runs.Load()
 	warm, err := s.m.Predict(t.Context(), s.base, changed)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if runs := s.m.git.runs.Load() - before; runs > 6 {
+		t.Errorf("%d git commands for a changed suffix of two", runs)
+	}
+	before = s.m.git.runs.Load()
+	if _, err := s.m.Predict(t.Context(), s.base, changed); err != nil {
+		t.Fatal(err)
+	}
+	if runs := s.m.git.runs.Load() - before; runs != 1 {
+		t.Errorf("%d git commands for the same inputs, want the one lookup", runs)
 	}
 	cold := cloneMirror(t, s.u, Options{})
 	if _, err := cold.Fetch(t.Context(), numbers(s.items)); err != nil {

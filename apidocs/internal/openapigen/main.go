@@ -283,6 +283,7 @@ func (g *generator) pathItem(m protoreflect.MethodDescriptor) (obj, error) {
 				"schema": ref("schemas", schemaName(out)),
 			}},
 		}}
+		op["x-connect-end-stream"] = ref("schemas", "ConnectEndStream")
 		return obj{"post": op}, nil
 	}
 

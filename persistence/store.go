@@ -88,6 +88,11 @@ type cacheEntry struct {
 	key  fileKey
 	snap Snapshot
 	err  error // a *CorruptError: a corrupt file is reported (and logged) once per change
+	// data is the file's bytes, kept for an entry cached within racyWindow of the
+	// file's modification (our own writes): until the window has passed, a stat
+	// match alone does not prove the file unchanged (an in-place rewrite of the same
+	// size in the same timestamp tick), so the bytes are compared.
+	data []byte
 }
 
 // NewStore returns a Store for the state file at path. A nil logger discards.
@@ -183,10 +188,18 @@ func (s *Store) cached() (*cacheEntry, error) {
 	s.mu.Lock()
 	c := s.cache
 	s.mu.Unlock()
-	if c != nil && c.key == keyOf(fi) {
-		return c, nil
+	if c == nil || c.key != keyOf(fi) {
+		return nil, nil
 	}
-	return nil, nil
+	if c.data != nil && time.Since(fi.ModTime()) <= racyWindow {
+		// Racily clean (see cacheEntry.data): the stat cannot tell, the bytes can.
+		// A few KiB read and compared, for a second after each of our writes.
+		data, err := os.ReadFile(s.path)
+		if err != nil || !bytes.Equal(data, c.data) {
+			return nil, nil
+		}
+	}
+	return c, nil
 }
 
 // result is what Load returns for a cache entry, or for a stat error.
@@ -392,16 +405,43 @@ func (s *Store) Transact(ctx context.Context, expectedVersion string, fn func(st
 // restore puts back the bytes and permission bits the file had when it was read under
 // the lock (the raw bytes, not our canonical form of them), and caches that snapshot.
 // A failure is logged loudly: the file then holds a change nobody committed.
+//
+// Someone who does not take the lock (the legacy page) may have written while the
+// commit step ran, from the uncommitted state: then their change is kept, rebased onto
+// the old state (see rebase), instead of being erased by the old bytes. If what they
+// wrote does not parse, it is left alone (a corrupt file is reported, never
+// overwritten) and the restore fails: the journal stays for the next writer.
 func (s *Store) restore(cur lockedRead, after Snapshot) error {
-	fi, err := s.writeAtomic(cur.raw, cur.perm)
+	data, rebased := cur.raw, false
+	if now, err := os.ReadFile(s.path); err == nil && versionOf(now) != after.Version {
+		theirs, perr := Parse(now)
+		if perr != nil {
+			s.logger.Error("STATE FILE NOT RESTORED after a failed commit: someone wrote a file that does not parse meanwhile; left as it is",
+				"path", s.path, "version_before", cur.snap.Version, "version_after", after.Version, "err", perr)
+			return fmt.Errorf("restore state file: it was replaced during the commit by a file that does not parse: %w", perr)
+		}
+		if versionOf(theirs.Marshal()) != after.Version {
+			data, rebased = rebase(cur.snap.State, after.State, theirs).Marshal(), true
+			s.logger.Warn("the state file was written without the lock during a failed commit; that write is kept, the uncommitted change undone around it",
+				"path", s.path, "version_before", cur.snap.Version, "version_after", after.Version, "version_theirs", versionOf(theirs.Marshal()))
+		}
+	}
+	fi, err := s.writeAtomic(data, cur.perm)
 	if err != nil {
 		s.logger.Error("STATE FILE NOT RESTORED after a failed commit: it holds a change that was not committed",
 			"path", s.path, "version_before", cur.snap.Version, "version_after", after.Version, "err", err)
 		return fmt.Errorf("restore state file: %w", err)
 	}
 	snap := cur.snap
+	if rebased {
+		st, err := Parse(data)
+		if err != nil {
+			return fmt.Errorf("rebased state does not parse (a bug): %w", err)
+		}
+		snap = Snapshot{State: st, Version: versionOf(data)}
+	}
 	snap.ModTime = fi.ModTime()
-	s.setCache(&cacheEntry{key: keyOf(fi), snap: snap})
+	s.setCache(&cacheEntry{key: keyOf(fi), snap: snap, data: data})
 	s.logger.Info("state file restored after a failed commit", "path", s.path, "version", snap.Version)
 	return nil
 }
@@ -419,10 +459,12 @@ func (s *Store) write(data []byte, perm fs.FileMode) (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	snap := Snapshot{State: st, Version: versionOf(data), ModTime: fi.ModTime()}
-	// Cached even though the file is brand new (see racyWindow): the lock keeps
-	// cooperating writers out, and legacy's writers replace the file by rename,
-	// which gives it a new inode.
-	s.setCache(&cacheEntry{key: keyOf(fi), snap: snap})
+	// Cached even though the file is brand new (see racyWindow), with its bytes: the
+	// lock keeps cooperating writers out and legacy's writers replace the file by
+	// rename (a new inode), but the deploy script's bookmarklet mode rewrites it in
+	// place, which a stat may not show within the timestamp tick; cached() compares
+	// the bytes until racyWindow has passed.
+	s.setCache(&cacheEntry{key: keyOf(fi), snap: snap, data: data})
 	s.logger.Debug("state file written", "path", s.path, "version", snap.Version, "bytes", len(data))
 	return snap, nil
 }

@@ -1075,12 +1075,9 @@ func TestLockedWriteErasesLegacyWrite(t *testing.T) {
 // Jenkins (up to --jenkins-token's client timeout, 10 s) still holding the lock; when
 // Jenkins fails, the file is put back to the bytes it had before. The legacy page takes
 // no lock, so it can write during the Jenkins call; the restore then erases that write
-// too, silently, however correct the state it was made from.
+// too, silently, however correct the state it was made from. Found as a finding; the
+// restore now rebases such a write onto the old state (persistence.rebase).
 func TestFailedDeployRestoreKeepsLegacyWrite(t *testing.T) {
-	t.Skip("FINDING: a failed Deploy's restore (persistence.Store.Transact → restore) renames the pre-deploy bytes " +
-		"over whatever the file holds, so a legacy write made while Jenkins was being asked (up to the 10 s Jenkins " +
-		"timeout, far wider than the ordinary millisecond window) is erased, and nothing says so; " +
-		"see docs/reliability/interop.md, \"A failed deploy's restore\"")
 	t.Parallel()
 	gh, pulls := interopGitHub(t, 5)
 	srv := startInteropServer(t, gh, interopInitialState(pulls, 3), "--jenkins-token", "jenkins-token")
@@ -1120,6 +1117,21 @@ func TestFailedDeployRestoreKeepsLegacyWrite(t *testing.T) {
 	}
 	if _, ok := st.Find(5); !ok {
 		t.Errorf("the legacy add of #5, made while Jenkins was being asked, was erased by the failed deploy's restore")
+	}
+	// The failed deploy itself is undone around it.
+	initial, err := persistence.Parse(interopInitialState(pulls, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastDeployAt != initial.LastDeployAt || st.DeployStartedAt != initial.DeployStartedAt {
+		t.Errorf("after the failed deploy: last_deploy_at %q, deploy_started_at %q; want the old %q, %q",
+			st.LastDeployAt, st.DeployStartedAt, initial.LastDeployAt, initial.DeployStartedAt)
+	}
+	for _, p := range initial.PRs {
+		i, ok := st.Find(p.Number)
+		if !ok || st.PRs[i].Commit != p.Commit || st.PRs[i].Active != p.Active {
+			t.Errorf("#%d after the failed deploy: found %v, %+v; want its old pin and toggle", p.Number, ok, st.PRs[min(i, len(st.PRs)-1)])
+		}
 	}
 }
 
@@ -1186,11 +1198,9 @@ func startInteropServer(t *testing.T, gh *fakegithub.Server, state []byte, args 
 // testingd's own write is cached at once, on the argument that other writers rename. An
 // in-place rewrite of the same size within the same timestamp tick is then invisible to
 // every read (GetStatus, WatchStatus) until the file changes again. Writes are not
-// affected: they re-read under the lock.
+// affected: they re-read under the lock. Found as a finding; the cache of our own
+// write now compares the file's bytes until the racy window has passed.
 func TestLoadSeesInPlaceRewriteAfterOurWrite(t *testing.T) {
-	t.Skip("FINDING: persistence.Store.write caches the snapshot of its own write without the racy-window rule, " +
-		"so an in-place rewrite (the deploy script's bookmarklet mode) of the same size within the same mtime tick " +
-		"is never seen by Load until the file changes again; see docs/reliability/interop.md, \"Notes\"")
 	t.Parallel()
 	_, pulls := interopGitHub(t, 3)
 	path := filepath.Join(t.TempDir(), interopStateName)

@@ -198,7 +198,7 @@ type FetchResult struct {
 var missingRefRE = regexp.MustCompile(`couldn't find remote ref (refs/\S+)`)
 
 // Fetch updates the mirror from the remote: the base branch and refs/pull/N/head of
-// every PR in prs, in one `git fetch` bounded by the fetch timeout, into
+// every PR in prs, in one `git fetch`, all bounded by the fetch timeout, into
 // refs/testingd/. A PR whose ref the remote lacks is recorded with ErrRefMissing and
 // the others are fetched again without it (git fails a fetch as a whole, naming the
 // first missing ref). Fetches run one at a time: a second caller waits for the first
@@ -225,6 +225,9 @@ func (m *Mirror) Fetch(ctx context.Context, prs []int) (FetchResult, error) {
 	}
 	missing := map[int]bool{}
 	var fetchErr error
+	// One bound for the whole fetch, retries without missing refs included.
+	fctx, cancel := context.WithTimeout(ctx, m.fetchTO)
+	defer cancel()
 	for len(specs) > 0 {
 		// A commit-graph keeps merge-base and ancestry walks fast on a long history;
 		// with --split each fetch adds only a small layer.
@@ -232,7 +235,7 @@ func (m *Mirror) Fetch(ctx context.Context, prs []int) (FetchResult, error) {
 		for _, src := range slices.Sorted(maps.Keys(specs)) {
 			args = append(args, "+"+src+":"+specs[src])
 		}
-		_, err := m.git.run(ctx, m.fetchTO, nil, args...)
+		_, err := m.git.run(fctx, m.fetchTO, nil, args...)
 		if err == nil {
 			break
 		}

@@ -273,6 +273,15 @@ func TestAddFromStdin(t *testing.T) {
 	if len(added.Results) != 2 || added.Results[0].Outcome != testingv1.AddOutcome_ADD_OUTCOME_ADDED || added.Results[1].Outcome != testingv1.AddOutcome_ADD_OUTCOME_ALREADY_PRESENT {
 		t.Errorf("add - results: %v", added.Results)
 	}
+	// The server's INVALID_ARGUMENT is a usage error too.
+	refs := make([]string, 101)
+	for i := range refs {
+		refs[i] = strconv.Itoa(20000 + i)
+	}
+	r := w.ctlEnv(t, nil, strings.Join(refs, "\n"), "add", "-").must(t, 2, "add of 101 refs")
+	if !strings.Contains(r.stderr, "100") || !strings.Contains(r.stderr, "testingctl help add") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
 }
 
 func TestExpectedVersion(t *testing.T) {
@@ -637,6 +646,15 @@ func TestUnavailable(t *testing.T) {
 		var e jsonError
 		if err := json.Unmarshal([]byte(r.stderr), &e); err != nil || e.Error.Code != "unavailable" || e.Error.ExitCode != 4 || e.Error.Hint == "" || r.stdout != "" {
 			t.Errorf("--json error = %+v (%v), stdout %q", e, err, r.stdout)
+		}
+	})
+	t.Run("no answer within --timeout", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t, worldOptions{})
+		w.gh.Hang() // adding asks GitHub, which never answers
+		r := w.ctl(t, "--timeout", "300ms", "add", "13300").must(t, 4, "add with GitHub hanging")
+		if !strings.Contains(r.stderr, "did not answer within 300ms") || !strings.Contains(r.stderr, "--timeout") {
+			t.Errorf("stderr:\n%s", r.stderr)
 		}
 	})
 	t.Run("GitHub down", func(t *testing.T) {

@@ -59,7 +59,9 @@ func (a *app) classify(ctx context.Context, err error) *cliError {
 	if errors.As(err, &ce) {
 		return ce
 	}
-	if ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled) {
+	// The command's own context has no deadline (--timeout bounds each request's
+	// child context): when it is done, Ctrl-C (or SIGTERM) ended the command.
+	if ctx.Err() != nil {
 		return &cliError{exit: exitInterrupted, code: "canceled", message: "interrupted"}
 	}
 	code := connect.CodeOf(err)

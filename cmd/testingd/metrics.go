@@ -112,8 +112,8 @@ func (m *partMetrics) observeStateWrite(d time.Duration, err error) {
 // readCaches makes testingd_cache_requests_total read, at scrape time, the drift
 // resolver's in-memory (l1) and shared (l2: memcached or the in-process cache) caches
 // and the GitHub client's conditional-request cache (etag: a hit is a 304, which costs
-// no rate limit; a miss is any other request, which does). The resolver does not count
-// L1 misses (a miss shows as an l2 lookup), so there is no l1 miss series.
+// no rate limit; a miss is any other request, which does). An l1 miss is a PR memory
+// could not answer without asking (no facts yet, or a comparison never asked).
 func (m *partMetrics) readCaches(resolver func() drift.Stats, gh func() github.Stats) {
 	desc := prometheus.NewDesc("testingd_cache_requests_total",
 		"Cache lookups, by layer (l1: drift in memory; l2: drift in the shared cache; etag: GitHub conditional requests) and result (hit, miss).",
@@ -125,6 +125,7 @@ func (m *partMetrics) readCaches(resolver func() drift.Stats, gh func() github.S
 			n             int64
 		}{
 			{"l1", "hit", d.L1Hits},
+			{"l1", "miss", d.L1Misses},
 			{"l2", "hit", d.L2Hits},
 			{"l2", "miss", d.L2Misses},
 			{"etag", "hit", g.NotModified},

@@ -153,6 +153,7 @@ type Stats struct {
 	CompareCalls        int64
 	RateLimitedSkips    int64 // GitHub requests not sent because a rate limit had not reset
 	L1Hits              int64 // targets answered from memory without waiting
+	L1Misses            int64 // targets memory could not answer without asking (no facts, or a comparison never asked)
 	L2Hits              int64 // entries found in the shared cache
 	L2Misses            int64 // entries looked for in the shared cache and not found
 }
@@ -240,7 +241,7 @@ type cmpEntry struct {
 type counters struct {
 	resolves, coldBlocks, background      atomic.Int64
 	list, pull, compare, rateLimitedSkips atomic.Int64
-	l1Hits, l2Hits, l2Misses              atomic.Int64
+	l1Hits, l1Misses, l2Hits, l2Misses    atomic.Int64
 }
 
 // New returns a Resolver asking gh, sharing facts through cache (nil: none).
@@ -430,6 +431,7 @@ func (r *Resolver) Stats() Stats {
 		CompareCalls:        c.compare.Load(),
 		RateLimitedSkips:    c.rateLimitedSkips.Load(),
 		L1Hits:              c.l1Hits.Load(),
+		L1Misses:            c.l1Misses.Load(),
 		L2Hits:              c.l2Hits.Load(),
 		L2Misses:            c.l2Misses.Load(),
 	}
@@ -454,6 +456,7 @@ func (r *Resolver) resolve(ctx context.Context, targets []Target, force bool) Re
 	// The warm path: one read lock, no allocation beyond the answer's map.
 	all, hits := r.views(targets, &res)
 	r.stats.l1Hits.Add(int64(hits))
+	r.stats.l1Misses.Add(int64(len(targets) - hits))
 	if all == 0 && !force {
 		return res
 	}

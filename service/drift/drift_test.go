@@ -236,6 +236,22 @@ func TestWarmSetMakesNoCalls(t *testing.T) {
 	}
 }
 
+// TestL1MissesCounted: a PR memory cannot answer (no facts, a comparison never asked)
+// is an L1 miss; an answer from memory, stale or not, a hit.
+func TestL1MissesCounted(t *testing.T) {
+	t.Parallel()
+	gh := newFakeGitHub()
+	targets := world(gh, 1, 5)
+	e := newEnvWith(t, gh, newMapCache(), newClock(), func(o *Options) { o.CompareWait = time.Hour })
+	e.r.Resolve(t.Context(), targets) // cold: 5 misses
+	e.r.Resolve(t.Context(), targets) // warm: 5 hits
+	targets[2].Pin = sha(31337)       // a comparison never asked: 1 miss, 4 hits
+	e.r.Resolve(t.Context(), targets)
+	if s := e.r.Stats(); s.L1Misses != 6 || s.L1Hits != 9 {
+		t.Errorf("L1 misses %d, hits %d; want 6, 9", s.L1Misses, s.L1Hits)
+	}
+}
+
 func TestStaleWhileRevalidate(t *testing.T) {
 	t.Parallel()
 	gh := newFakeGitHub()

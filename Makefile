@@ -52,9 +52,10 @@ test: deps check-generate lint
 bench:
 	./scripts/bench.sh
 
-## build: the server binary in bin/
+## build: the server and the CLI in bin/
 build:
 	go build -o bin/testingd ./cmd/testingd
+	go build -o bin/testingctl ./cmd/testingctl
 
 ## run: the service on 127.0.0.1:8080 with dev auth and the state file in this directory
 run:

@@ -139,3 +139,53 @@ func FuzzParseRefs(f *testing.F) {
 		}
 	})
 }
+
+func TestParseMergeTreeBatch(t *testing.T) {
+	out := "0\x00" + tree1 + "\x00f\x00g h\x00\x001\x00" + tree1 + "\x00\x00"
+	got, err := parseMergeTreeBatch([]byte(out), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Clean || !slices.Equal(got[0].Paths, []string{"f", "g h"}) || !got[1].Clean || got[1].Paths != nil || got[1].Tree != tree1 {
+		t.Errorf("got %+v", got)
+	}
+	for _, bad := range []string{
+		"", "2\x00" + tree1 + "\x00\x00", "1\x00" + tree1 + "\x00", "0\x00" + tree1 + "\x00f\x00",
+		"1\x00" + tree1 + "\x00\x00" + "1\x00" + tree1 + "\x00\x00" + "1\x00" + tree1 + "\x00\x00",
+		"1\x00" + tree1 + "\x00f\x00\x00" + "1\x00" + tree1 + "\x00\x00",
+	} {
+		if _, err := parseMergeTreeBatch([]byte(bad), 2); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+func FuzzParseMergeTreeBatch(f *testing.F) {
+	f.Add([]byte("0\x00"+tree1+"\x00f\x00\x001\x00"+tree1+"\x00\x00"), 2)
+	f.Add([]byte("1\x00"+tree1+"\x00\x00"), 1)
+	f.Fuzz(func(t *testing.T, out []byte, n int) {
+		rs, err := parseMergeTreeBatch(out, n)
+		if err != nil {
+			return
+		}
+		if len(rs) != n {
+			t.Fatalf("%d results for %d", len(rs), n)
+		}
+		var enc bytes.Buffer
+		for _, r := range rs {
+			if r.Clean {
+				enc.WriteString("1\x00")
+			} else {
+				enc.WriteString("0\x00")
+			}
+			enc.WriteString(r.Tree + "\x00")
+			for _, p := range r.Paths {
+				enc.WriteString(p + "\x00")
+			}
+			enc.WriteString("\x00")
+		}
+		if !bytes.Equal(enc.Bytes(), out) {
+			t.Fatalf("round trip: %q → %q", out, enc.Bytes())
+		}
+	})
+}

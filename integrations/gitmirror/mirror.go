@@ -57,6 +57,7 @@ type Mirror struct {
 	git     *runner
 	fetchTO time.Duration
 	version Version
+	batch   bool // git merge-tree has --stdin
 	log     *slog.Logger
 
 	fetchSem chan struct{} // one fetch at a time
@@ -142,6 +143,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Mirror, error) {
 	if m.version, err = r.version(ctx); err != nil {
 		return nil, fmt.Errorf("gitmirror: %w", err)
 	}
+	m.batch = m.version.atLeast(Version{Major: 2, Minor: 39})
 	out, err := r.run(ctx, 0, nil, "rev-parse", "--is-bare-repository")
 	if err != nil {
 		return nil, fmt.Errorf("gitmirror: %s: %w: %w", dir, ErrNotRepository, err)

@@ -31,8 +31,9 @@ type Pair struct {
 // Pairwise merges every PR alone onto the base, then, for every two that merge
 // cleanly, B onto (base + A) where A comes first in items' order, as a deploy of
 // those two would. Merging A and B's heads directly would also count the base
-// changes between their forks as conflicts; this does not. Merges run at most two at
-// a time; each is memoized like Predict's.
+// changes between their forks as conflicts; this does not. At most two git commands
+// run at a time (the pairs go in two `merge-tree --stdin` batches); each merge is
+// memoized like Predict's.
 func (m *Mirror) Pairwise(ctx context.Context, base string, items []Item) (*Matrix, error) {
 	baseObj, objs, err := m.resolve(ctx, base, items)
 	if err != nil {
@@ -69,23 +70,34 @@ func (m *Mirror) Pairwise(ctx context.Context, base string, items []Item) (*Matr
 			}
 		}
 	}
-	found := make([]*Pair, len(jobs))
+	// The pairs go to git in pairwiseLimit batches, one `merge-tree --stdin` each.
+	pairs := make([][2]string, len(jobs))
+	for k, j := range jobs {
+		pairs[k] = [2]string{after[j.a], objs[j.b].commit}
+	}
+	results := make([]mergeResult, len(jobs))
+	chunk := max(1, (len(jobs)+pairwiseLimit-1)/pairwiseLimit)
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(pairwiseLimit)
-	for k, j := range jobs {
+	for lo := 0; lo < len(jobs); lo += chunk {
+		hi := min(lo+chunk, len(jobs))
 		g.Go(func() error {
-			r, err := m.mergeTree(gctx, after[j.a], objs[j.b].commit)
+			rs, err := m.mergeTrees(gctx, pairs[lo:hi])
 			if err != nil {
-				return fmt.Errorf("pairwise #%d #%d: %w", items[j.a].Number, items[j.b].Number, err)
+				return fmt.Errorf("pairwise: %w", err)
 			}
-			if !r.Clean || r.Refused != "" {
-				found[k] = &Pair{A: items[j.a].Number, B: items[j.b].Number, Paths: r.Paths}
-			}
+			copy(results[lo:hi], rs)
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	found := make([]*Pair, len(jobs))
+	for k, j := range jobs {
+		if r := results[k]; !r.Clean || r.Refused != "" {
+			found[k] = &Pair{A: items[j.a].Number, B: items[j.b].Number, Paths: r.Paths}
+		}
 	}
 	for _, p := range found {
 		if p != nil {

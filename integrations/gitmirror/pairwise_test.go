@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestPairwise(t *testing.T) {
@@ -53,5 +55,51 @@ func TestPairwise(t *testing.T) {
 				t.Errorf("#%d then #%d: git merge conflict=%v, matrix says %v", a.Number, b.Number, c, !c)
 			}
 		}
+	}
+}
+
+// TestBatchAndSingleAgree: merging in `merge-tree --stdin` batches and one command
+// per merge give the same predictions and matrices; a batch that git kills (an
+// unrelated history in it) falls back to single merges.
+func TestBatchAndSingleAgree(t *testing.T) {
+	s := newScenario(t)
+	if !s.m.batch {
+		t.Skip("git without merge-tree --stdin")
+	}
+	single := cloneMirror(t, s.u, Options{})
+	single.batch = false
+	if _, err := single.Fetch(t.Context(), numbers(s.items)); err != nil {
+		t.Fatal(err)
+	}
+	for _, order := range [][]Item{s.items, reversed(s.items)} {
+		a, err := s.m.Predict(t.Context(), s.base, order)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := single.Predict(t.Context(), s.base, order)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(a, b); diff != "" {
+			t.Errorf("predict: batch vs single:\n%s", diff)
+		}
+		ma, err := s.m.Pairwise(t.Context(), s.base, order)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mb, err := single.Pairwise(t.Context(), s.base, order)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(ma, mb); diff != "" {
+			t.Errorf("pairwise: batch vs single:\n%s", diff)
+		}
+	}
+	rs, err := s.m.mergeTrees(t.Context(), [][2]string{{s.base, s.pins[1]}, {s.base, s.pins[8]}, {s.base, s.pins[2]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rs[0].Clean || rs[1].Refused == "" || rs[2].Clean || rs[2].Refused != "" {
+		t.Errorf("fallback: %+v", rs)
 	}
 }

@@ -127,3 +127,44 @@ func isHex(s string) bool {
 	}
 	return true
 }
+
+// parseMergeTreeBatch reads the output of `git merge-tree --stdin --name-only
+// --no-messages -z` for n merges. Each is
+//
+//	<status> NUL <tree OID> NUL ( <path> NUL )* NUL
+//
+// where status 1 is clean and 0 conflicted (the opposite of the exit code of a
+// single merge).
+func parseMergeTreeBatch(out []byte, n int) ([]mergeResult, error) {
+	rs := make([]mergeResult, 0, max(0, min(n, len(out)/4)))
+	for len(out) > 0 {
+		status, rest, ok := bytes.Cut(out, []byte{0})
+		if !ok || (string(status) != "0" && string(status) != "1") {
+			return nil, fmt.Errorf("merge-tree --stdin: %w: merge %d: bad status", errMalformed, len(rs)+1)
+		}
+		// The record ends at the first empty element after the tree.
+		tree, after, ok := bytes.Cut(rest, []byte{0})
+		if !ok {
+			return nil, fmt.Errorf("merge-tree --stdin: %w: merge %d: no tree id", errMalformed, len(rs)+1)
+		}
+		end := bytes.Index(after, []byte{0, 0})
+		var paths []byte
+		switch {
+		case len(after) > 0 && after[0] == 0:
+			paths, out = nil, after[1:]
+		case end >= 0:
+			paths, out = after[:end+1], after[end+2:]
+		default:
+			return nil, fmt.Errorf("merge-tree --stdin: %w: merge %d: unterminated", errMalformed, len(rs)+1)
+		}
+		r, err := parseMergeTree(append(append(tree[:len(tree):len(tree)], 0), paths...), string(status) == "1")
+		if err != nil {
+			return nil, fmt.Errorf("merge-tree --stdin: merge %d: %w", len(rs)+1, err)
+		}
+		rs = append(rs, r)
+	}
+	if len(rs) != n {
+		return nil, fmt.Errorf("merge-tree --stdin: %w: %d merges for %d asked", errMalformed, len(rs), n)
+	}
+	return rs, nil
+}

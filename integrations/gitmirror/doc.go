@@ -42,6 +42,9 @@
 //     current commit conflicts, some PR is always found. When several PRs touch the
 //     same lines, the earliest is named; Pairwise lists all of them.
 //
+// These extra merges run in one `git merge-tree --stdin` (git >= 2.39; one command
+// per merge before), and are memoized like every merge.
+//
 // Outcome.Paths are the conflicted paths of the merge the deploy will actually attempt
 // (the pin into the integration branch as built so far).
 //

@@ -215,16 +215,12 @@ func (m *Mirror) step(ctx context.Context, base, cur state, chain []mergedStep, 
 // this exact deploy). The last commit of the chain is the one that conflicted, so a
 // PR is always found; the fallback keeps a broken invariant from panicking.
 func (m *Mirror) attribute(ctx context.Context, base state, chain []mergedStep, pin string) (int, error) {
-	r, err := m.mergeTree(ctx, base.commit, pin)
-	if err != nil {
-		return 0, err
-	}
-	if !r.Clean || r.Refused != "" {
-		return 0, nil
-	}
-	pairs := make([][2]string, len(chain))
-	for i, s := range chain {
-		pairs[i] = [2]string{s.after, pin}
+	// All the merges at once (one `merge-tree --stdin`): the pin onto the base, then
+	// onto each intermediate commit.
+	pairs := make([][2]string, 0, 1+len(chain))
+	pairs = append(pairs, [2]string{base.commit, pin})
+	for _, s := range chain {
+		pairs = append(pairs, [2]string{s.after, pin})
 	}
 	rs, err := m.mergeTrees(ctx, pairs)
 	if err != nil {
@@ -232,7 +228,10 @@ func (m *Mirror) attribute(ctx context.Context, base state, chain []mergedStep, 
 	}
 	for i, r := range rs {
 		if !r.Clean || r.Refused != "" {
-			return chain[i].number, nil
+			if i == 0 {
+				return 0, nil
+			}
+			return chain[i-1].number, nil
 		}
 	}
 	if len(chain) > 0 {

@@ -77,6 +77,9 @@ func (s *Server) Run(ctx context.Context) {
 	if s.legacy != nil {
 		wg.Go(func() { s.runLegacy(ctx) })
 	}
+	if s.predictor != nil {
+		wg.Go(func() { s.predictor.Run(ctx) })
+	}
 	wg.Wait()
 }
 

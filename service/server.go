@@ -109,6 +109,9 @@ type Options struct {
 	// OnDeploy, when set, is told how every Deploy by a writer ended (one of
 	// DeployOutcomes), for metrics. It runs on the request's goroutine and must be quick.
 	OnDeploy func(outcome string)
+	// Predictor predicts the next deploy's merges (predict.go); nil = off. Run runs it;
+	// its OnUpdate should call Notify.
+	Predictor MergePredictor
 }
 
 // Server implements testingv1connect.TestingServiceHandler.
@@ -138,6 +141,7 @@ type Server struct {
 	legacy      LegacyCache            // the legacy page's drift cache (legacy.go); nil = off
 	legacyQueue chan legacyPublication // the value runLegacy writes next
 	onDeploy    func(outcome string)   // Options.OnDeploy; nil = nobody
+	predictor   MergePredictor         // Options.Predictor; nil = off
 }
 
 var _ testingv1connect.TestingServiceHandler = (*Server)(nil)
@@ -174,6 +178,7 @@ func New(opts Options) *Server {
 		legacy:      opts.Legacy,
 		legacyQueue: make(chan legacyPublication, 1),
 		onDeploy:    opts.OnDeploy,
+		predictor:   opts.Predictor,
 		started:     now(),
 		logger:      logger,
 		now:         now,

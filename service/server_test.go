@@ -84,6 +84,8 @@ type envOptions struct {
 	// memcached is the address of the drift cache's memcached (faults_test.go puts a
 	// real one it can stop, or a proxy, there); "" = a fresh one for this env.
 	memcached string
+	// predictor predicts the deploy's merges (predict_test.go); nil = off.
+	predictor func(notify func()) service.MergePredictor
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -151,12 +153,16 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if auth == nil {
 		auth = service.DevAuth{}
 	}
+	var predictor service.MergePredictor
+	if o.predictor != nil {
+		predictor = o.predictor(func() { e.svc.Notify() })
+	}
 	e.svc = service.New(service.Options{
 		Store: e.store, Audit: e.audit, GitHub: e.ghClient, TranscriptPath: transcriptPath, Drift: resolver, Jenkins: jk, Auth: auth,
 		Repo: repo, JenkinsJobURL: "https://jenkins.example/job/deploy/", Info: o.info,
 		WatchPollInterval: o.watchPoll, HeartbeatInterval: o.heartbeat,
 		GitHubBudget: e.ghClient.Budget, WebhookSecret: o.webhookSecret, ReconcileInterval: reconcile, DriftTTL: ttl,
-		Legacy: o.legacy,
+		Legacy: o.legacy, Predictor: predictor,
 	})
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -117,6 +117,8 @@ func (s *Server) buildStatus(snap persistence.Snapshot, res drift.Result, runs [
 		conflicts[n] = true
 	}
 	changes := plan(st, res.PRs)
+	prs := rows(st, res.PRs, changes, conflicts)
+	prediction := s.predictMerges(st, res.PRs, prs)
 	ds := deployStatus(st, runs, runsOK, s.now())
 	lastDeploy, lastOK := parseTime(st.LastDeployAt)
 	started, startedOK := parseTime(st.DeployStartedAt)
@@ -132,7 +134,7 @@ func (s *Server) buildStatus(snap persistence.Snapshot, res drift.Result, runs [
 		DeployStateGuessed: ds.guessed,
 		HasPending:         len(changes) > 0,
 		PendingChanges:     changes,
-		Prs:                rows(st, res.PRs, changes, conflicts),
+		Prs:                prs,
 		DriftResolvedAt:    timestamp(res.ResolvedAt, true),
 		DriftStale:         res.Stale,
 		DriftError:         driftError(driftResultErr{stale: res.Stale, err: res.Err}),
@@ -141,6 +143,7 @@ func (s *Server) buildStatus(snap persistence.Snapshot, res drift.Result, runs [
 		JenkinsUrl:         s.jenkinsURL,
 		MergeConflicts:     merge,
 		Github:             s.GitHubStatus(),
+		MergePrediction:    prediction,
 	}
 }
 

@@ -193,6 +193,7 @@ func (s *Server) applyWebhook(ctx context.Context, hook github.Webhook) {
 			s.webhooks.applied.Add(1)
 			s.logger.DebugContext(ctx, "webhook applied", "pr", hook.Number, "action", hook.Action)
 			s.Notify()
+			s.nudgePredictor() // a push: the mirror fetches the new head
 		}
 		return
 	}

@@ -44,6 +44,11 @@ func (s *Server) transact(ctx context.Context, v Viewer, rpc, kind, expectedVers
 		})
 	if err == nil {
 		s.Notify()
+		if rpc == "AddPRs" || rpc == "StagePRs" {
+			// New pins (or heads to pin at): the mirror fetches them now rather than
+			// on its next round, so the prediction is not left waiting.
+			s.nudgePredictor()
+		}
 	}
 	return snap, err
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/internetarchive/testingd/gen/openlibrary/testing/v1/testingv1connect"
 	"github.com/internetarchive/testingd/internal/fakegithub"
 	"github.com/internetarchive/testingd/internal/fakejenkins"
+	"github.com/internetarchive/testingd/internal/gittest"
 )
 
 // serviceMethods are the RPCs of the TestingService as compiled, so an RPC added to
@@ -186,10 +187,15 @@ func newDocsEnv(t *testing.T, args ...string) *docsEnv {
 	writeFile(t, state, `{"last_deploy_at": "", "prs": [{"pr": 7, "commit": "`+strings.Repeat("c", 40)+`", "active": true, "title": "Seven"}]}`)
 	writeFile(t, filepath.Join(dir, "_dev-merged_status.txt"), "Switched to branch 'master'\n---\n"+
 		"origin pull/7/head  # pinned at "+strings.Repeat("c", 40)+"\nMerge made by the 'ort' strategy.\n---\nComplete; dev-merged created (SHA: 4f2a9c1)\n")
+	// A mirror for the deploy prediction, so GetConflictMatrix answers too.
+	upstream := gittest.New(t)
+	upstream.SetBranch("master", upstream.Commit("", map[string]string{"README": "hello\n"}, "base"))
+	mirror := upstream.Mirror()
 	cfg, err := parseConfig(append([]string{
 		"--state-file", state, "--build-status-file", filepath.Join(dir, "_dev-merged_status.txt"),
 		"--github-api-url", gh.URL + "/", "--jenkins-runs-url", jk.RunsURL(),
 		"--jenkins-trigger-url", jk.TriggerURL(), "--base-path", "/status/v2/",
+		"--git-dir", mirror,
 	}, args...), env(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +209,22 @@ func newDocsEnv(t *testing.T, args ...string) *docsEnv {
 	t.Cleanup(srv.Close)
 	e := &docsEnv{url: srv.URL + "/status/v2/"}
 	e.doc = getOpenAPI(t, http.DefaultClient, e.url+"openapi.json")
+	// The mirror's first fetch runs in the background at start.
+	waitMirrorFetched(t, upstream, mirror)
 	return e
+}
+
+// waitMirrorFetched waits until the deploy prediction's mirror has fetched the base
+// branch (into refs/testingd/, where gitmirror keeps what it fetched).
+func waitMirrorFetched(t *testing.T, upstream *gittest.Repo, mirror string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for upstream.TryIn(mirror, "rev-parse", "--verify", "-q", "refs/testingd/base/master") != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the mirror never fetched the base branch")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // call sends one described operation's example request and returns the status and

@@ -58,6 +58,13 @@ type config struct {
 
 	BasePath string // starts and ends with "/"
 
+	// GitDir is a bare clone of the repository for the deploy prediction; "" = off.
+	GitDir           string
+	GitRemote        string // the remote of GitDir PRs are fetched from
+	GitBase          string // the branch the deploy starts from
+	GitFetchInterval time.Duration
+	GitFetchTimeout  time.Duration
+
 	LogLevel        slog.Level
 	LogFormat       string // logFormatAuto, logFormatText or logFormatJSON
 	ShutdownTimeout time.Duration
@@ -87,6 +94,8 @@ type rawFlags struct {
 	auth, olURL, olSecretKeyFile, maintainerGroups, tokensFile string
 	olConfig, olCheckout, basePath, logLevel, logFormat        string
 	shutdownTimeout                                            time.Duration
+	gitDir, gitRemote, gitBase                                 string
+	gitFetchInterval, gitFetchTimeout                          time.Duration
 }
 
 // newFlagSet declares every flag. It is shared by parseConfig and usage so
@@ -121,6 +130,11 @@ func newFlagSet(r *rawFlags) *flag.FlagSet {
 	fs.StringVar(&r.olConfig, "ol-config", "", "Open Library's openlibrary.yml `file`, for the feature-flag table")
 	fs.StringVar(&r.olCheckout, "ol-checkout", "", "`directory` of an Open Library checkout, for its revision in GetServerInfo")
 	fs.StringVar(&r.basePath, "base-path", "/", "serve everything under this `prefix` (e.g. /status/v2/)")
+	fs.StringVar(&r.gitDir, "git-dir", "", "a bare clone of the repository (`git clone --bare`) in which the next deploy's merges are predicted with git; empty = no prediction")
+	fs.StringVar(&r.gitRemote, "git-remote", "origin", "the `remote` of --git-dir that PRs and the base branch are fetched from")
+	fs.StringVar(&r.gitBase, "git-base-branch", "master", "the `branch` the deploy merges the PRs onto")
+	fs.DurationVar(&r.gitFetchInterval, "git-fetch-interval", 10*time.Minute, "how often --git-dir fetches the set's PRs and the base branch (also after webhooks and new pins); 0 = only then")
+	fs.DurationVar(&r.gitFetchTimeout, "git-fetch-timeout", 2*time.Minute, "bound of one git fetch into --git-dir")
 	fs.StringVar(&r.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&r.logFormat, "log-format", logFormatAuto, "log `format`: auto (text on a terminal, JSON otherwise), text or json")
 	fs.DurationVar(&r.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight requests may finish after SIGTERM")
@@ -218,6 +232,11 @@ func (r rawFlags) validate() (config, error) {
 		OLConfig:            r.olConfig,
 		OLCheckout:          r.olCheckout,
 		ShutdownTimeout:     r.shutdownTimeout,
+		GitDir:              r.gitDir,
+		GitRemote:           r.gitRemote,
+		GitBase:             r.gitBase,
+		GitFetchInterval:    r.gitFetchInterval,
+		GitFetchTimeout:     r.gitFetchTimeout,
 	}
 	var errs []error
 	check := func(err error) {
@@ -286,6 +305,18 @@ func (r rawFlags) validate() (config, error) {
 		}
 	}
 
+	if r.gitDir != "" {
+		if r.gitRemote == "" {
+			check(errors.New("--git-remote must not be empty with --git-dir"))
+		}
+		if r.gitBase == "" || strings.HasPrefix(r.gitBase, "-") || strings.ContainsAny(r.gitBase, " \t\n:~^?*[\\") {
+			check(fmt.Errorf("--git-base-branch %q is not a branch name", r.gitBase))
+		}
+	}
+	if r.gitFetchInterval < 0 {
+		check(fmt.Errorf("--git-fetch-interval %s must not be negative (0 = only after webhooks and new pins)", r.gitFetchInterval))
+	}
+	check(positive("--git-fetch-timeout", r.gitFetchTimeout))
 	check(positive("--drift-ttl", r.driftTTL))
 	check(positive("--shutdown-timeout", r.shutdownTimeout))
 
@@ -445,6 +476,10 @@ func (c config) LogValue() slog.Value {
 		slog.String("tokens_file", c.TokensFile),
 		slog.String("ol_config", c.OLConfig),
 		slog.String("ol_checkout", c.OLCheckout),
+		slog.String("git_dir", c.GitDir),
+		slog.String("git_remote", c.GitRemote),
+		slog.String("git_base_branch", c.GitBase),
+		slog.String("git_fetch_interval", c.GitFetchInterval.String()),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),

@@ -12,6 +12,7 @@ import (
 
 	"github.com/internetarchive/testingd/gen/openlibrary/testing/v1/testingv1connect"
 	"github.com/internetarchive/testingd/integrations/github"
+	"github.com/internetarchive/testingd/integrations/gitmirror"
 	"github.com/internetarchive/testingd/integrations/jenkins"
 	"github.com/internetarchive/testingd/integrations/memcache"
 	"github.com/internetarchive/testingd/integrations/olcompress"
@@ -165,6 +166,8 @@ func buildService(ctx context.Context, cfg config, logger *slog.Logger) (testing
 		legacy = mirror
 	}
 
+	predictor := openPredictor(ctx, cfg, logger, func() { svc.Notify() })
+
 	svc = service.New(service.Options{
 		Store:          store,
 		Audit:          persistence.OpenAuditLog(persistence.AuditPath(cfg.StateFile), logger.With("component", "audit")),
@@ -188,6 +191,7 @@ func buildService(ctx context.Context, cfg config, logger *slog.Logger) (testing
 		DriftTTL:          cfg.DriftTTL,
 		Legacy:            legacy,
 		OnDeploy:          metrics.observeDeploy,
+		Predictor:         predictor,
 	})
 	// Webhooks, the reconcile loop and the legacy cache, until the server stops.
 	go svc.Run(ctx)
@@ -195,6 +199,36 @@ func buildService(ctx context.Context, cfg config, logger *slog.Logger) (testing
 		go mirror.Run(ctx, 0)
 	}
 	return instrumented{svc, metrics}, release, nil
+}
+
+// openPredictor opens the repository mirror of --git-dir for the deploy prediction. Without
+// --git-dir the prediction is off; when the mirror cannot be used (git missing or too
+// old, not a repository) that is logged and the prediction is off with the reason,
+// never fatal.
+func openPredictor(ctx context.Context, cfg config, logger *slog.Logger, onUpdate func()) service.MergePredictor {
+	if cfg.GitDir == "" {
+		return nil // a nil interface: off
+	}
+	log := logger.With("component", "gitmirror")
+	fetchInterval := cfg.GitFetchInterval
+	if fetchInterval == 0 {
+		fetchInterval = -1 // only when nudged
+	}
+	m, err := gitmirror.Open(ctx, cfg.GitDir, gitmirror.Options{
+		Remote:       cfg.GitRemote,
+		Base:         cfg.GitBase,
+		FetchTimeout: cfg.GitFetchTimeout,
+		Logger:       log,
+	})
+	if err != nil {
+		log.Error("deploy prediction off: the --git-dir mirror cannot be used", "git_dir", cfg.GitDir, "err", err)
+		return gitmirror.Disabled(fmt.Errorf("--git-dir %s: %w", cfg.GitDir, err))
+	}
+	return gitmirror.NewPredictor(m, gitmirror.PredictorOptions{
+		Logger:        log,
+		OnUpdate:      onUpdate,
+		FetchInterval: fetchInterval,
+	})
 }
 
 // instrumented is the service as buildService returns it: the *service.Server (all its

@@ -341,6 +341,143 @@ func (Mergeable) EnumDescriptor() ([]byte, []int) {
 	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{4}
 }
 
+// PredictedMerge is what the merge prediction expects the next deploy to do with a PR:
+// the deploy script starts from the base branch and merges the pin of every PR active
+// after the deploy, in state order, skipping one that conflicts.
+type PredictedMerge int32
+
+const (
+	// No prediction for this row: the prediction is off or not computed yet (see
+	// GetStatusResponse.merge_prediction), or the PR is not merged by the next deploy
+	// (inactive after it, removed, merged or closed).
+	PredictedMerge_PREDICTED_MERGE_UNSPECIFIED PredictedMerge = 0
+	// The pin merges cleanly: the PR will be on the box.
+	PredictedMerge_PREDICTED_MERGE_CLEAN PredictedMerge = 1
+	// The pin conflicts with the base branch itself: the deploy skips the PR.
+	PredictedMerge_PREDICTED_MERGE_CONFLICTS_BASE PredictedMerge = 2
+	// The pin merges cleanly onto the base branch but conflicts with an earlier PR of the
+	// deploy (conflicts_with): the deploy skips it.
+	PredictedMerge_PREDICTED_MERGE_CONFLICTS_PR PredictedMerge = 3
+	// The pinned commit is not in the service's mirror (not fetched yet, or force-pushed
+	// away): the deploy would print "Pinned commit … unavailable — skipping".
+	PredictedMerge_PREDICTED_MERGE_MISSING PredictedMerge = 4
+	// The pin is already contained in the integration branch: nothing to merge.
+	PredictedMerge_PREDICTED_MERGE_EMPTY PredictedMerge = 5
+	// git refused the merge for another reason (e.g. unrelated histories): skipped.
+	PredictedMerge_PREDICTED_MERGE_REFUSED PredictedMerge = 6
+)
+
+// Enum value maps for PredictedMerge.
+var (
+	PredictedMerge_name = map[int32]string{
+		0: "PREDICTED_MERGE_UNSPECIFIED",
+		1: "PREDICTED_MERGE_CLEAN",
+		2: "PREDICTED_MERGE_CONFLICTS_BASE",
+		3: "PREDICTED_MERGE_CONFLICTS_PR",
+		4: "PREDICTED_MERGE_MISSING",
+		5: "PREDICTED_MERGE_EMPTY",
+		6: "PREDICTED_MERGE_REFUSED",
+	}
+	PredictedMerge_value = map[string]int32{
+		"PREDICTED_MERGE_UNSPECIFIED":    0,
+		"PREDICTED_MERGE_CLEAN":          1,
+		"PREDICTED_MERGE_CONFLICTS_BASE": 2,
+		"PREDICTED_MERGE_CONFLICTS_PR":   3,
+		"PREDICTED_MERGE_MISSING":        4,
+		"PREDICTED_MERGE_EMPTY":          5,
+		"PREDICTED_MERGE_REFUSED":        6,
+	}
+)
+
+func (x PredictedMerge) Enum() *PredictedMerge {
+	p := new(PredictedMerge)
+	*p = x
+	return p
+}
+
+func (x PredictedMerge) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PredictedMerge) Descriptor() protoreflect.EnumDescriptor {
+	return file_openlibrary_testing_v1_testing_proto_enumTypes[5].Descriptor()
+}
+
+func (PredictedMerge) Type() protoreflect.EnumType {
+	return &file_openlibrary_testing_v1_testing_proto_enumTypes[5]
+}
+
+func (x PredictedMerge) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PredictedMerge.Descriptor instead.
+func (PredictedMerge) EnumDescriptor() ([]byte, []int) {
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{5}
+}
+
+// MergePredictionState says how far along the merge prediction is.
+type MergePredictionState int32
+
+const (
+	// Not used.
+	MergePredictionState_MERGE_PREDICTION_STATE_UNSPECIFIED MergePredictionState = 0
+	// The service runs without --git-dir: there is no prediction (reason says so).
+	MergePredictionState_MERGE_PREDICTION_STATE_OFF MergePredictionState = 1
+	// Being computed (or waiting for the first fetch); rows may show the prediction for
+	// earlier inputs (stale).
+	MergePredictionState_MERGE_PREDICTION_STATE_PENDING MergePredictionState = 2
+	// The rows' predictions are for exactly the current plan and base commit.
+	MergePredictionState_MERGE_PREDICTION_STATE_READY MergePredictionState = 3
+	// git or a fetch failed (reason); retried in the background.
+	MergePredictionState_MERGE_PREDICTION_STATE_FAILED MergePredictionState = 4
+)
+
+// Enum value maps for MergePredictionState.
+var (
+	MergePredictionState_name = map[int32]string{
+		0: "MERGE_PREDICTION_STATE_UNSPECIFIED",
+		1: "MERGE_PREDICTION_STATE_OFF",
+		2: "MERGE_PREDICTION_STATE_PENDING",
+		3: "MERGE_PREDICTION_STATE_READY",
+		4: "MERGE_PREDICTION_STATE_FAILED",
+	}
+	MergePredictionState_value = map[string]int32{
+		"MERGE_PREDICTION_STATE_UNSPECIFIED": 0,
+		"MERGE_PREDICTION_STATE_OFF":         1,
+		"MERGE_PREDICTION_STATE_PENDING":     2,
+		"MERGE_PREDICTION_STATE_READY":       3,
+		"MERGE_PREDICTION_STATE_FAILED":      4,
+	}
+)
+
+func (x MergePredictionState) Enum() *MergePredictionState {
+	p := new(MergePredictionState)
+	*p = x
+	return p
+}
+
+func (x MergePredictionState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MergePredictionState) Descriptor() protoreflect.EnumDescriptor {
+	return file_openlibrary_testing_v1_testing_proto_enumTypes[6].Descriptor()
+}
+
+func (MergePredictionState) Type() protoreflect.EnumType {
+	return &file_openlibrary_testing_v1_testing_proto_enumTypes[6]
+}
+
+func (x MergePredictionState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MergePredictionState.Descriptor instead.
+func (MergePredictionState) EnumDescriptor() ([]byte, []int) {
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{6}
+}
+
 // ItemOutcome is what a batch write did to one PR number.
 type ItemOutcome int32
 
@@ -399,11 +536,11 @@ func (x ItemOutcome) String() string {
 }
 
 func (ItemOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_openlibrary_testing_v1_testing_proto_enumTypes[5].Descriptor()
+	return file_openlibrary_testing_v1_testing_proto_enumTypes[7].Descriptor()
 }
 
 func (ItemOutcome) Type() protoreflect.EnumType {
-	return &file_openlibrary_testing_v1_testing_proto_enumTypes[5]
+	return &file_openlibrary_testing_v1_testing_proto_enumTypes[7]
 }
 
 func (x ItemOutcome) Number() protoreflect.EnumNumber {
@@ -412,7 +549,7 @@ func (x ItemOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ItemOutcome.Descriptor instead.
 func (ItemOutcome) EnumDescriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{5}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{7}
 }
 
 // EventKind is the kind of an audit-trail event.
@@ -472,11 +609,11 @@ func (x EventKind) String() string {
 }
 
 func (EventKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_openlibrary_testing_v1_testing_proto_enumTypes[6].Descriptor()
+	return file_openlibrary_testing_v1_testing_proto_enumTypes[8].Descriptor()
 }
 
 func (EventKind) Type() protoreflect.EnumType {
-	return &file_openlibrary_testing_v1_testing_proto_enumTypes[6]
+	return &file_openlibrary_testing_v1_testing_proto_enumTypes[8]
 }
 
 func (x EventKind) Number() protoreflect.EnumNumber {
@@ -485,7 +622,7 @@ func (x EventKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EventKind.Descriptor instead.
 func (EventKind) EnumDescriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{6}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{8}
 }
 
 // GetStatusRequest asks for the whole testing section.
@@ -578,9 +715,11 @@ type GetStatusResponse struct {
 	MergeConflicts []int32 `protobuf:"varint,19,rep,packed,name=merge_conflicts,json=mergeConflicts,proto3" json:"merge_conflicts,omitempty"`
 	// How the service stands with GitHub: its rate-limit budget, when GitHub last
 	// answered, and how changes reach it (webhooks, the reconcile loop).
-	Github        *GitHubStatus `protobuf:"bytes,20,opt,name=github,proto3" json:"github,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Github *GitHubStatus `protobuf:"bytes,20,opt,name=github,proto3" json:"github,omitempty"`
+	// The prediction of the next deploy's merges (per row in PullRequest.predicted_merge).
+	MergePrediction *MergePrediction `protobuf:"bytes,21,opt,name=merge_prediction,json=mergePrediction,proto3" json:"merge_prediction,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetStatusResponse) Reset() {
@@ -753,6 +892,118 @@ func (x *GetStatusResponse) GetGithub() *GitHubStatus {
 	return nil
 }
 
+func (x *GetStatusResponse) GetMergePrediction() *MergePrediction {
+	if x != nil {
+		return x.MergePrediction
+	}
+	return nil
+}
+
+// MergePrediction is the state of the prediction of the next deploy's merges, made
+// with git in the service's mirror of the repository (--git-dir).
+type MergePrediction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How far along it is; OFF without --git-dir.
+	State MergePredictionState `protobuf:"varint,1,opt,name=state,proto3,enum=openlibrary.testing.v1.MergePredictionState" json:"state,omitempty"`
+	// Why it is off, pending or failed, in words a person can act on (e.g. "start
+	// testingd with --git-dir", "fetching the PRs", "git fetch failed: …"); empty when
+	// ready.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// True when the rows show the prediction for earlier inputs while the current one
+	// is computed.
+	Stale bool `protobuf:"varint,3,opt,name=stale,proto3" json:"stale,omitempty"`
+	// The base branch the deploy starts from (e.g. "master").
+	BaseBranch string `protobuf:"bytes,4,opt,name=base_branch,json=baseBranch,proto3" json:"base_branch,omitempty"`
+	// The base branch's commit the prediction starts from; empty when unknown.
+	BaseSha string `protobuf:"bytes,5,opt,name=base_sha,json=baseSha,proto3" json:"base_sha,omitempty"`
+	// When the mirror last fetched from the remote successfully; unset when never.
+	FetchedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=fetched_at,json=fetchedAt,proto3" json:"fetched_at,omitempty"`
+	// The PRs the next deploy is predicted to skip (conflicting, missing or refused), in
+	// state order; each row says why.
+	WillNotLand   []int32 `protobuf:"varint,7,rep,packed,name=will_not_land,json=willNotLand,proto3" json:"will_not_land,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergePrediction) Reset() {
+	*x = MergePrediction{}
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergePrediction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergePrediction) ProtoMessage() {}
+
+func (x *MergePrediction) ProtoReflect() protoreflect.Message {
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergePrediction.ProtoReflect.Descriptor instead.
+func (*MergePrediction) Descriptor() ([]byte, []int) {
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MergePrediction) GetState() MergePredictionState {
+	if x != nil {
+		return x.State
+	}
+	return MergePredictionState_MERGE_PREDICTION_STATE_UNSPECIFIED
+}
+
+func (x *MergePrediction) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *MergePrediction) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+func (x *MergePrediction) GetBaseBranch() string {
+	if x != nil {
+		return x.BaseBranch
+	}
+	return ""
+}
+
+func (x *MergePrediction) GetBaseSha() string {
+	if x != nil {
+		return x.BaseSha
+	}
+	return ""
+}
+
+func (x *MergePrediction) GetFetchedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FetchedAt
+	}
+	return nil
+}
+
+func (x *MergePrediction) GetWillNotLand() []int32 {
+	if x != nil {
+		return x.WillNotLand
+	}
+	return nil
+}
+
 // GitHubStatus is the service's standing with GitHub, so a person can tell fresh data
 // from cached data and why.
 type GitHubStatus struct {
@@ -789,7 +1040,7 @@ type GitHubStatus struct {
 
 func (x *GitHubStatus) Reset() {
 	*x = GitHubStatus{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[2]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -801,7 +1052,7 @@ func (x *GitHubStatus) String() string {
 func (*GitHubStatus) ProtoMessage() {}
 
 func (x *GitHubStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[2]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -814,7 +1065,7 @@ func (x *GitHubStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GitHubStatus.ProtoReflect.Descriptor instead.
 func (*GitHubStatus) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{2}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GitHubStatus) GetRateLimit() int32 {
@@ -941,13 +1192,20 @@ type PullRequest struct {
 	// "behind", "unstable", "draft", or "unknown" while GitHub computes it; empty when
 	// not asked yet.
 	MergeableState string `protobuf:"bytes,26,opt,name=mergeable_state,json=mergeableState,proto3" json:"mergeable_state,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// What the next deploy is predicted to do with this PR's merge (see MergePrediction);
+	// UNSPECIFIED for a row the deploy does not merge or when there is no prediction.
+	PredictedMerge PredictedMerge `protobuf:"varint,27,opt,name=predicted_merge,json=predictedMerge,proto3,enum=openlibrary.testing.v1.PredictedMerge" json:"predicted_merge,omitempty"`
+	// For PREDICTED_MERGE_CONFLICTS_PR: the earlier PR of the deploy it conflicts with.
+	ConflictsWith int32 `protobuf:"varint,28,opt,name=conflicts_with,json=conflictsWith,proto3" json:"conflicts_with,omitempty"`
+	// For a predicted conflict: the conflicting paths.
+	ConflictPaths []string `protobuf:"bytes,29,rep,name=conflict_paths,json=conflictPaths,proto3" json:"conflict_paths,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PullRequest) Reset() {
 	*x = PullRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[3]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1217,7 @@ func (x *PullRequest) String() string {
 func (*PullRequest) ProtoMessage() {}
 
 func (x *PullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[3]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1230,7 @@ func (x *PullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
 func (*PullRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{3}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PullRequest) GetNumber() int32 {
@@ -1157,6 +1415,27 @@ func (x *PullRequest) GetMergeableState() string {
 	return ""
 }
 
+func (x *PullRequest) GetPredictedMerge() PredictedMerge {
+	if x != nil {
+		return x.PredictedMerge
+	}
+	return PredictedMerge_PREDICTED_MERGE_UNSPECIFIED
+}
+
+func (x *PullRequest) GetConflictsWith() int32 {
+	if x != nil {
+		return x.ConflictsWith
+	}
+	return 0
+}
+
+func (x *PullRequest) GetConflictPaths() []string {
+	if x != nil {
+		return x.ConflictPaths
+	}
+	return nil
+}
+
 // PendingChange is one change of the plan of the next deploy.
 type PendingChange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1177,7 +1456,7 @@ type PendingChange struct {
 
 func (x *PendingChange) Reset() {
 	*x = PendingChange{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[4]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1468,7 @@ func (x *PendingChange) String() string {
 func (*PendingChange) ProtoMessage() {}
 
 func (x *PendingChange) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[4]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1481,7 @@ func (x *PendingChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingChange.ProtoReflect.Descriptor instead.
 func (*PendingChange) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{4}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PendingChange) GetNumber() int32 {
@@ -1249,7 +1528,7 @@ type WatchStatusRequest struct {
 
 func (x *WatchStatusRequest) Reset() {
 	*x = WatchStatusRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[5]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1540,7 @@ func (x *WatchStatusRequest) String() string {
 func (*WatchStatusRequest) ProtoMessage() {}
 
 func (x *WatchStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[5]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1553,7 @@ func (x *WatchStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchStatusRequest.ProtoReflect.Descriptor instead.
 func (*WatchStatusRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{5}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{6}
 }
 
 // WatchStatusResponse is one message of the status stream.
@@ -1290,7 +1569,7 @@ type WatchStatusResponse struct {
 
 func (x *WatchStatusResponse) Reset() {
 	*x = WatchStatusResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[6]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1302,7 +1581,7 @@ func (x *WatchStatusResponse) String() string {
 func (*WatchStatusResponse) ProtoMessage() {}
 
 func (x *WatchStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[6]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1315,7 +1594,7 @@ func (x *WatchStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchStatusResponse.ProtoReflect.Descriptor instead.
 func (*WatchStatusResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{6}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *WatchStatusResponse) GetStatus() *GetStatusResponse {
@@ -1341,7 +1620,7 @@ type GetBuildResultRequest struct {
 
 func (x *GetBuildResultRequest) Reset() {
 	*x = GetBuildResultRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[7]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1632,7 @@ func (x *GetBuildResultRequest) String() string {
 func (*GetBuildResultRequest) ProtoMessage() {}
 
 func (x *GetBuildResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[7]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1645,7 @@ func (x *GetBuildResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBuildResultRequest.ProtoReflect.Descriptor instead.
 func (*GetBuildResultRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{7}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{8}
 }
 
 // GetBuildResultResponse is the parsed build transcript of the last deploy.
@@ -1392,7 +1671,7 @@ type GetBuildResultResponse struct {
 
 func (x *GetBuildResultResponse) Reset() {
 	*x = GetBuildResultResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[8]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1683,7 @@ func (x *GetBuildResultResponse) String() string {
 func (*GetBuildResultResponse) ProtoMessage() {}
 
 func (x *GetBuildResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[8]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1696,7 @@ func (x *GetBuildResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBuildResultResponse.ProtoReflect.Descriptor instead.
 func (*GetBuildResultResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{8}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetBuildResultResponse) GetExists() bool {
@@ -1494,7 +1773,7 @@ type BuildPullRequest struct {
 
 func (x *BuildPullRequest) Reset() {
 	*x = BuildPullRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[9]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1785,7 @@ func (x *BuildPullRequest) String() string {
 func (*BuildPullRequest) ProtoMessage() {}
 
 func (x *BuildPullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[9]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1798,7 @@ func (x *BuildPullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildPullRequest.ProtoReflect.Descriptor instead.
 func (*BuildPullRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{9}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BuildPullRequest) GetNumber() int32 {
@@ -1587,7 +1866,7 @@ type GetServerInfoRequest struct {
 
 func (x *GetServerInfoRequest) Reset() {
 	*x = GetServerInfoRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[10]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1878,7 @@ func (x *GetServerInfoRequest) String() string {
 func (*GetServerInfoRequest) ProtoMessage() {}
 
 func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[10]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1891,7 @@ func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{10}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{11}
 }
 
 // GetServerInfoResponse is the system information and feature flags.
@@ -1645,7 +1924,7 @@ type GetServerInfoResponse struct {
 
 func (x *GetServerInfoResponse) Reset() {
 	*x = GetServerInfoResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[11]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +1936,7 @@ func (x *GetServerInfoResponse) String() string {
 func (*GetServerInfoResponse) ProtoMessage() {}
 
 func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[11]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +1949,7 @@ func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{11}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetServerInfoResponse) GetServiceVersion() string {
@@ -1757,7 +2036,7 @@ type FeatureFlag struct {
 
 func (x *FeatureFlag) Reset() {
 	*x = FeatureFlag{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[12]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1769,7 +2048,7 @@ func (x *FeatureFlag) String() string {
 func (*FeatureFlag) ProtoMessage() {}
 
 func (x *FeatureFlag) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[12]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1782,7 +2061,7 @@ func (x *FeatureFlag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureFlag.ProtoReflect.Descriptor instead.
 func (*FeatureFlag) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{12}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FeatureFlag) GetName() string {
@@ -1816,7 +2095,7 @@ type Viewer struct {
 
 func (x *Viewer) Reset() {
 	*x = Viewer{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[13]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1828,7 +2107,7 @@ func (x *Viewer) String() string {
 func (*Viewer) ProtoMessage() {}
 
 func (x *Viewer) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[13]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1841,7 +2120,7 @@ func (x *Viewer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Viewer.ProtoReflect.Descriptor instead.
 func (*Viewer) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{13}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Viewer) GetUsername() string {
@@ -1886,7 +2165,7 @@ type AddPRsRequest struct {
 
 func (x *AddPRsRequest) Reset() {
 	*x = AddPRsRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[14]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +2177,7 @@ func (x *AddPRsRequest) String() string {
 func (*AddPRsRequest) ProtoMessage() {}
 
 func (x *AddPRsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[14]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +2190,7 @@ func (x *AddPRsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPRsRequest.ProtoReflect.Descriptor instead.
 func (*AddPRsRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{14}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AddPRsRequest) GetRefs() []string {
@@ -1941,7 +2220,7 @@ type AddPRsResponse struct {
 
 func (x *AddPRsResponse) Reset() {
 	*x = AddPRsResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[15]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1953,7 +2232,7 @@ func (x *AddPRsResponse) String() string {
 func (*AddPRsResponse) ProtoMessage() {}
 
 func (x *AddPRsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[15]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1966,7 +2245,7 @@ func (x *AddPRsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPRsResponse.ProtoReflect.Descriptor instead.
 func (*AddPRsResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{15}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AddPRsResponse) GetResults() []*AddResult {
@@ -2000,7 +2279,7 @@ type AddResult struct {
 
 func (x *AddResult) Reset() {
 	*x = AddResult{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[16]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2012,7 +2291,7 @@ func (x *AddResult) String() string {
 func (*AddResult) ProtoMessage() {}
 
 func (x *AddResult) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[16]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2025,7 +2304,7 @@ func (x *AddResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddResult.ProtoReflect.Descriptor instead.
 func (*AddResult) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{16}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AddResult) GetRef() string {
@@ -2069,7 +2348,7 @@ type RemovePRsRequest struct {
 
 func (x *RemovePRsRequest) Reset() {
 	*x = RemovePRsRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[17]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2081,7 +2360,7 @@ func (x *RemovePRsRequest) String() string {
 func (*RemovePRsRequest) ProtoMessage() {}
 
 func (x *RemovePRsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[17]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2094,7 +2373,7 @@ func (x *RemovePRsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePRsRequest.ProtoReflect.Descriptor instead.
 func (*RemovePRsRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{17}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RemovePRsRequest) GetNumbers() []int32 {
@@ -2124,7 +2403,7 @@ type RemovePRsResponse struct {
 
 func (x *RemovePRsResponse) Reset() {
 	*x = RemovePRsResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[18]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2136,7 +2415,7 @@ func (x *RemovePRsResponse) String() string {
 func (*RemovePRsResponse) ProtoMessage() {}
 
 func (x *RemovePRsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[18]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2149,7 +2428,7 @@ func (x *RemovePRsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePRsResponse.ProtoReflect.Descriptor instead.
 func (*RemovePRsResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{18}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RemovePRsResponse) GetResults() []*ItemResult {
@@ -2179,7 +2458,7 @@ type RestorePRsRequest struct {
 
 func (x *RestorePRsRequest) Reset() {
 	*x = RestorePRsRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[19]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2470,7 @@ func (x *RestorePRsRequest) String() string {
 func (*RestorePRsRequest) ProtoMessage() {}
 
 func (x *RestorePRsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[19]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2483,7 @@ func (x *RestorePRsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestorePRsRequest.ProtoReflect.Descriptor instead.
 func (*RestorePRsRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{19}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RestorePRsRequest) GetNumbers() []int32 {
@@ -2234,7 +2513,7 @@ type RestorePRsResponse struct {
 
 func (x *RestorePRsResponse) Reset() {
 	*x = RestorePRsResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[20]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2246,7 +2525,7 @@ func (x *RestorePRsResponse) String() string {
 func (*RestorePRsResponse) ProtoMessage() {}
 
 func (x *RestorePRsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[20]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2259,7 +2538,7 @@ func (x *RestorePRsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestorePRsResponse.ProtoReflect.Descriptor instead.
 func (*RestorePRsResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{20}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RestorePRsResponse) GetResults() []*ItemResult {
@@ -2291,7 +2570,7 @@ type StagePRsRequest struct {
 
 func (x *StagePRsRequest) Reset() {
 	*x = StagePRsRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[21]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2303,7 +2582,7 @@ func (x *StagePRsRequest) String() string {
 func (*StagePRsRequest) ProtoMessage() {}
 
 func (x *StagePRsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[21]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2316,7 +2595,7 @@ func (x *StagePRsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StagePRsRequest.ProtoReflect.Descriptor instead.
 func (*StagePRsRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{21}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StagePRsRequest) GetNumbers() []int32 {
@@ -2353,7 +2632,7 @@ type StagePRsResponse struct {
 
 func (x *StagePRsResponse) Reset() {
 	*x = StagePRsResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[22]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2365,7 +2644,7 @@ func (x *StagePRsResponse) String() string {
 func (*StagePRsResponse) ProtoMessage() {}
 
 func (x *StagePRsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[22]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2378,7 +2657,7 @@ func (x *StagePRsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StagePRsResponse.ProtoReflect.Descriptor instead.
 func (*StagePRsResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{22}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StagePRsResponse) GetResults() []*ItemResult {
@@ -2412,7 +2691,7 @@ type ItemResult struct {
 
 func (x *ItemResult) Reset() {
 	*x = ItemResult{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[23]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2424,7 +2703,7 @@ func (x *ItemResult) String() string {
 func (*ItemResult) ProtoMessage() {}
 
 func (x *ItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[23]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2437,7 +2716,7 @@ func (x *ItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemResult.ProtoReflect.Descriptor instead.
 func (*ItemResult) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{23}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ItemResult) GetNumber() int32 {
@@ -2481,7 +2760,7 @@ type DeployRequest struct {
 
 func (x *DeployRequest) Reset() {
 	*x = DeployRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[24]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2493,7 +2772,7 @@ func (x *DeployRequest) String() string {
 func (*DeployRequest) ProtoMessage() {}
 
 func (x *DeployRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[24]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2506,7 +2785,7 @@ func (x *DeployRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployRequest.ProtoReflect.Descriptor instead.
 func (*DeployRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{24}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeployRequest) GetDryRun() bool {
@@ -2540,7 +2819,7 @@ type DeployResponse struct {
 
 func (x *DeployResponse) Reset() {
 	*x = DeployResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[25]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2552,7 +2831,7 @@ func (x *DeployResponse) String() string {
 func (*DeployResponse) ProtoMessage() {}
 
 func (x *DeployResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[25]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2565,7 +2844,7 @@ func (x *DeployResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployResponse.ProtoReflect.Descriptor instead.
 func (*DeployResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{25}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeployResponse) GetOutcome() DeployOutcome {
@@ -2609,7 +2888,7 @@ type EvictDriftRequest struct {
 
 func (x *EvictDriftRequest) Reset() {
 	*x = EvictDriftRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[26]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2621,7 +2900,7 @@ func (x *EvictDriftRequest) String() string {
 func (*EvictDriftRequest) ProtoMessage() {}
 
 func (x *EvictDriftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[26]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2634,7 +2913,7 @@ func (x *EvictDriftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvictDriftRequest.ProtoReflect.Descriptor instead.
 func (*EvictDriftRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{26}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *EvictDriftRequest) GetNumbers() []int32 {
@@ -2662,7 +2941,7 @@ type EvictDriftResponse struct {
 
 func (x *EvictDriftResponse) Reset() {
 	*x = EvictDriftResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[27]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2674,7 +2953,7 @@ func (x *EvictDriftResponse) String() string {
 func (*EvictDriftResponse) ProtoMessage() {}
 
 func (x *EvictDriftResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[27]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2687,7 +2966,7 @@ func (x *EvictDriftResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvictDriftResponse.ProtoReflect.Descriptor instead.
 func (*EvictDriftResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{27}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *EvictDriftResponse) GetStatus() *GetStatusResponse {
@@ -2712,7 +2991,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[28]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2724,7 +3003,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[28]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2737,7 +3016,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{28}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListEventsRequest) GetPageSize() int32 {
@@ -2774,7 +3053,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[29]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2786,7 +3065,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[29]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2799,7 +3078,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{29}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -2845,7 +3124,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[30]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2857,7 +3136,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[30]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2870,7 +3149,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{30}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Event) GetId() string {
@@ -2960,7 +3239,7 @@ type EventPullRequest struct {
 
 func (x *EventPullRequest) Reset() {
 	*x = EventPullRequest{}
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[31]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2972,7 +3251,7 @@ func (x *EventPullRequest) String() string {
 func (*EventPullRequest) ProtoMessage() {}
 
 func (x *EventPullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[31]
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2985,7 +3264,7 @@ func (x *EventPullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventPullRequest.ProtoReflect.Descriptor instead.
 func (*EventPullRequest) Descriptor() ([]byte, []int) {
-	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{31}
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *EventPullRequest) GetNumber() int32 {
@@ -3016,12 +3295,199 @@ func (x *EventPullRequest) GetActive() bool {
 	return false
 }
 
+// GetConflictMatrixRequest asks which active PRs conflict with each other.
+type GetConflictMatrixRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConflictMatrixRequest) Reset() {
+	*x = GetConflictMatrixRequest{}
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConflictMatrixRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConflictMatrixRequest) ProtoMessage() {}
+
+func (x *GetConflictMatrixRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConflictMatrixRequest.ProtoReflect.Descriptor instead.
+func (*GetConflictMatrixRequest) Descriptor() ([]byte, []int) {
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{33}
+}
+
+// GetConflictMatrixResponse lists the conflicting pairs of the PRs active after the next
+// deploy.
+type GetConflictMatrixResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The base branch's commit each pair was merged onto.
+	BaseSha string `protobuf:"bytes,1,opt,name=base_sha,json=baseSha,proto3" json:"base_sha,omitempty"`
+	// The PRs the pairs are made of, in state order: those active after the next deploy
+	// that merge onto the base branch on their own.
+	Numbers []int32 `protobuf:"varint,2,rep,packed,name=numbers,proto3" json:"numbers,omitempty"`
+	// Every pair that conflicts; a pair not listed merges cleanly together.
+	Pairs []*ConflictPair `protobuf:"bytes,3,rep,name=pairs,proto3" json:"pairs,omitempty"`
+	// PRs whose pin is not in the mirror, left out of the matrix.
+	Missing []int32 `protobuf:"varint,4,rep,packed,name=missing,proto3" json:"missing,omitempty"`
+	// PRs that conflict with the base branch on their own (or that git refuses to merge,
+	// e.g. unrelated histories); they are left out of the pairs (every pair with them
+	// would conflict).
+	ConflictsBase []int32 `protobuf:"varint,5,rep,packed,name=conflicts_base,json=conflictsBase,proto3" json:"conflicts_base,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConflictMatrixResponse) Reset() {
+	*x = GetConflictMatrixResponse{}
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConflictMatrixResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConflictMatrixResponse) ProtoMessage() {}
+
+func (x *GetConflictMatrixResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConflictMatrixResponse.ProtoReflect.Descriptor instead.
+func (*GetConflictMatrixResponse) Descriptor() ([]byte, []int) {
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GetConflictMatrixResponse) GetBaseSha() string {
+	if x != nil {
+		return x.BaseSha
+	}
+	return ""
+}
+
+func (x *GetConflictMatrixResponse) GetNumbers() []int32 {
+	if x != nil {
+		return x.Numbers
+	}
+	return nil
+}
+
+func (x *GetConflictMatrixResponse) GetPairs() []*ConflictPair {
+	if x != nil {
+		return x.Pairs
+	}
+	return nil
+}
+
+func (x *GetConflictMatrixResponse) GetMissing() []int32 {
+	if x != nil {
+		return x.Missing
+	}
+	return nil
+}
+
+func (x *GetConflictMatrixResponse) GetConflictsBase() []int32 {
+	if x != nil {
+		return x.ConflictsBase
+	}
+	return nil
+}
+
+// ConflictPair is two PRs that conflict with each other.
+type ConflictPair struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The PR earlier in state order.
+	A int32 `protobuf:"varint,1,opt,name=a,proto3" json:"a,omitempty"`
+	// The PR later in state order.
+	B int32 `protobuf:"varint,2,opt,name=b,proto3" json:"b,omitempty"`
+	// The conflicting paths when b is merged after a.
+	Paths         []string `protobuf:"bytes,3,rep,name=paths,proto3" json:"paths,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConflictPair) Reset() {
+	*x = ConflictPair{}
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConflictPair) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConflictPair) ProtoMessage() {}
+
+func (x *ConflictPair) ProtoReflect() protoreflect.Message {
+	mi := &file_openlibrary_testing_v1_testing_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConflictPair.ProtoReflect.Descriptor instead.
+func (*ConflictPair) Descriptor() ([]byte, []int) {
+	return file_openlibrary_testing_v1_testing_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ConflictPair) GetA() int32 {
+	if x != nil {
+		return x.A
+	}
+	return 0
+}
+
+func (x *ConflictPair) GetB() int32 {
+	if x != nil {
+		return x.B
+	}
+	return 0
+}
+
+func (x *ConflictPair) GetPaths() []string {
+	if x != nil {
+		return x.Paths
+	}
+	return nil
+}
+
 var File_openlibrary_testing_v1_testing_proto protoreflect.FileDescriptor
 
 const file_openlibrary_testing_v1_testing_proto_rawDesc = "" +
 	"\n" +
 	"$openlibrary/testing/v1/testing.proto\x12\x16openlibrary.testing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
-	"\x10GetStatusRequest\"\xc7\a\n" +
+	"\x10GetStatusRequest\"\x9b\b\n" +
 	"\x11GetStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12@\n" +
 	"\x0elast_deploy_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\flastDeployAt\x12F\n" +
@@ -3048,7 +3514,18 @@ const file_openlibrary_testing_v1_testing_proto_rawDesc = "" +
 	"\vjenkins_url\x18\x12 \x01(\tR\n" +
 	"jenkinsUrl\x12'\n" +
 	"\x0fmerge_conflicts\x18\x13 \x03(\x05R\x0emergeConflicts\x12<\n" +
-	"\x06github\x18\x14 \x01(\v2$.openlibrary.testing.v1.GitHubStatusR\x06github\"\xd5\x03\n" +
+	"\x06github\x18\x14 \x01(\v2$.openlibrary.testing.v1.GitHubStatusR\x06github\x12R\n" +
+	"\x10merge_prediction\x18\x15 \x01(\v2'.openlibrary.testing.v1.MergePredictionR\x0fmergePrediction\"\x9e\x02\n" +
+	"\x0fMergePrediction\x12B\n" +
+	"\x05state\x18\x01 \x01(\x0e2,.openlibrary.testing.v1.MergePredictionStateR\x05state\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05stale\x18\x03 \x01(\bR\x05stale\x12\x1f\n" +
+	"\vbase_branch\x18\x04 \x01(\tR\n" +
+	"baseBranch\x12\x19\n" +
+	"\bbase_sha\x18\x05 \x01(\tR\abaseSha\x129\n" +
+	"\n" +
+	"fetched_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tfetchedAt\x12\"\n" +
+	"\rwill_not_land\x18\a \x03(\x05R\vwillNotLand\"\xd5\x03\n" +
 	"\fGitHubStatus\x12\x1d\n" +
 	"\n" +
 	"rate_limit\x18\x01 \x01(\x05R\trateLimit\x12%\n" +
@@ -3061,7 +3538,7 @@ const file_openlibrary_testing_v1_testing_proto_rawDesc = "" +
 	"\x10webhooks_enabled\x18\x06 \x01(\bR\x0fwebhooksEnabled\x12B\n" +
 	"\x0flast_webhook_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rlastWebhookAt\x12F\n" +
 	"\x11last_reconcile_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0flastReconcileAt\x12*\n" +
-	"\x11fresh_for_seconds\x18\t \x01(\x05R\x0ffreshForSeconds\"\x9b\a\n" +
+	"\x11fresh_for_seconds\x18\t \x01(\x05R\x0ffreshForSeconds\"\xba\b\n" +
 	"\vPullRequest\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\x05R\x06number\x12\x16\n" +
 	"\x06commit\x18\x02 \x01(\tR\x06commit\x12\x16\n" +
@@ -3089,7 +3566,10 @@ const file_openlibrary_testing_v1_testing_proto_rawDesc = "" +
 	"\x06in_set\x18\x17 \x01(\bR\x05inSet\x12\x18\n" +
 	"\aremoved\x18\x18 \x01(\bR\aremoved\x12F\n" +
 	"\x11drift_resolved_at\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampR\x0fdriftResolvedAt\x12'\n" +
-	"\x0fmergeable_state\x18\x1a \x01(\tR\x0emergeableStateB\x11\n" +
+	"\x0fmergeable_state\x18\x1a \x01(\tR\x0emergeableState\x12O\n" +
+	"\x0fpredicted_merge\x18\x1b \x01(\x0e2&.openlibrary.testing.v1.PredictedMergeR\x0epredictedMerge\x12%\n" +
+	"\x0econflicts_with\x18\x1c \x01(\x05R\rconflictsWith\x12%\n" +
+	"\x0econflict_paths\x18\x1d \x03(\tR\rconflictPathsB\x11\n" +
 	"\x0f_pending_active\"\xa5\x01\n" +
 	"\rPendingChange\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\x05R\x06number\x12\x14\n" +
@@ -3221,7 +3701,18 @@ const file_openlibrary_testing_v1_testing_proto_rawDesc = "" +
 	"\x06number\x18\x01 \x01(\x05R\x06number\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x16\n" +
 	"\x06commit\x18\x03 \x01(\tR\x06commit\x12\x16\n" +
-	"\x06active\x18\x04 \x01(\bR\x06active*\x9c\x01\n" +
+	"\x06active\x18\x04 \x01(\bR\x06active\"\x1a\n" +
+	"\x18GetConflictMatrixRequest\"\xcd\x01\n" +
+	"\x19GetConflictMatrixResponse\x12\x19\n" +
+	"\bbase_sha\x18\x01 \x01(\tR\abaseSha\x12\x18\n" +
+	"\anumbers\x18\x02 \x03(\x05R\anumbers\x12:\n" +
+	"\x05pairs\x18\x03 \x03(\v2$.openlibrary.testing.v1.ConflictPairR\x05pairs\x12\x18\n" +
+	"\amissing\x18\x04 \x03(\x05R\amissing\x12%\n" +
+	"\x0econflicts_base\x18\x05 \x03(\x05R\rconflictsBase\"@\n" +
+	"\fConflictPair\x12\f\n" +
+	"\x01a\x18\x01 \x01(\x05R\x01a\x12\f\n" +
+	"\x01b\x18\x02 \x01(\x05R\x01b\x12\x14\n" +
+	"\x05paths\x18\x03 \x03(\tR\x05paths*\x9c\x01\n" +
 	"\n" +
 	"ChangeKind\x12\x1b\n" +
 	"\x17CHANGE_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
@@ -3254,7 +3745,21 @@ const file_openlibrary_testing_v1_testing_proto_rawDesc = "" +
 	"\x15MERGEABLE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11MERGEABLE_UNKNOWN\x10\x01\x12\x13\n" +
 	"\x0fMERGEABLE_CLEAN\x10\x02\x12\x19\n" +
-	"\x15MERGEABLE_CONFLICTING\x10\x03*\x8b\x02\n" +
+	"\x15MERGEABLE_CONFLICTING\x10\x03*\xe7\x01\n" +
+	"\x0ePredictedMerge\x12\x1f\n" +
+	"\x1bPREDICTED_MERGE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15PREDICTED_MERGE_CLEAN\x10\x01\x12\"\n" +
+	"\x1ePREDICTED_MERGE_CONFLICTS_BASE\x10\x02\x12 \n" +
+	"\x1cPREDICTED_MERGE_CONFLICTS_PR\x10\x03\x12\x1b\n" +
+	"\x17PREDICTED_MERGE_MISSING\x10\x04\x12\x19\n" +
+	"\x15PREDICTED_MERGE_EMPTY\x10\x05\x12\x1b\n" +
+	"\x17PREDICTED_MERGE_REFUSED\x10\x06*\xc7\x01\n" +
+	"\x14MergePredictionState\x12&\n" +
+	"\"MERGE_PREDICTION_STATE_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aMERGE_PREDICTION_STATE_OFF\x10\x01\x12\"\n" +
+	"\x1eMERGE_PREDICTION_STATE_PENDING\x10\x02\x12 \n" +
+	"\x1cMERGE_PREDICTION_STATE_READY\x10\x03\x12!\n" +
+	"\x1dMERGE_PREDICTION_STATE_FAILED\x10\x04*\x8b\x02\n" +
 	"\vItemOutcome\x12\x1c\n" +
 	"\x18ITEM_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ITEM_OUTCOME_APPLIED\x10\x01\x12\x1b\n" +
@@ -3272,7 +3777,7 @@ const file_openlibrary_testing_v1_testing_proto_rawDesc = "" +
 	"\x10EVENT_KIND_STAGE\x10\x04\x12\x15\n" +
 	"\x11EVENT_KIND_DEPLOY\x10\x05\x12\x1c\n" +
 	"\x18EVENT_KIND_DEPLOY_FAILED\x10\x06\x12\x1a\n" +
-	"\x16EVENT_KIND_EVICT_DRIFT\x10\a2\xf1\b\n" +
+	"\x16EVENT_KIND_EVICT_DRIFT\x10\a2\xf0\t\n" +
 	"\x0eTestingService\x12e\n" +
 	"\tGetStatus\x12(.openlibrary.testing.v1.GetStatusRequest\x1a).openlibrary.testing.v1.GetStatusResponse\"\x03\x90\x02\x01\x12h\n" +
 	"\vWatchStatus\x12*.openlibrary.testing.v1.WatchStatusRequest\x1a+.openlibrary.testing.v1.WatchStatusResponse0\x01\x12t\n" +
@@ -3287,7 +3792,8 @@ const file_openlibrary_testing_v1_testing_proto_rawDesc = "" +
 	"\n" +
 	"EvictDrift\x12).openlibrary.testing.v1.EvictDriftRequest\x1a*.openlibrary.testing.v1.EvictDriftResponse\x12h\n" +
 	"\n" +
-	"ListEvents\x12).openlibrary.testing.v1.ListEventsRequest\x1a*.openlibrary.testing.v1.ListEventsResponse\"\x03\x90\x02\x01B\xee\x01\n" +
+	"ListEvents\x12).openlibrary.testing.v1.ListEventsRequest\x1a*.openlibrary.testing.v1.ListEventsResponse\"\x03\x90\x02\x01\x12}\n" +
+	"\x11GetConflictMatrix\x120.openlibrary.testing.v1.GetConflictMatrixRequest\x1a1.openlibrary.testing.v1.GetConflictMatrixResponse\"\x03\x90\x02\x01B\xee\x01\n" +
 	"\x1acom.openlibrary.testing.v1B\fTestingProtoP\x01ZHgithub.com/internetarchive/testingd/gen/openlibrary/testing/v1;testingv1\xa2\x02\x03OTX\xaa\x02\x16Openlibrary.Testing.V1\xca\x02\x16Openlibrary\\Testing\\V1\xe2\x02\"Openlibrary\\Testing\\V1\\GPBMetadata\xea\x02\x18Openlibrary::Testing::V1b\x06proto3"
 
 var (
@@ -3302,121 +3808,134 @@ func file_openlibrary_testing_v1_testing_proto_rawDescGZIP() []byte {
 	return file_openlibrary_testing_v1_testing_proto_rawDescData
 }
 
-var file_openlibrary_testing_v1_testing_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_openlibrary_testing_v1_testing_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_openlibrary_testing_v1_testing_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_openlibrary_testing_v1_testing_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_openlibrary_testing_v1_testing_proto_goTypes = []any{
-	(ChangeKind)(0),                // 0: openlibrary.testing.v1.ChangeKind
-	(Stage)(0),                     // 1: openlibrary.testing.v1.Stage
-	(AddOutcome)(0),                // 2: openlibrary.testing.v1.AddOutcome
-	(DeployOutcome)(0),             // 3: openlibrary.testing.v1.DeployOutcome
-	(Mergeable)(0),                 // 4: openlibrary.testing.v1.Mergeable
-	(ItemOutcome)(0),               // 5: openlibrary.testing.v1.ItemOutcome
-	(EventKind)(0),                 // 6: openlibrary.testing.v1.EventKind
-	(*GetStatusRequest)(nil),       // 7: openlibrary.testing.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),      // 8: openlibrary.testing.v1.GetStatusResponse
-	(*GitHubStatus)(nil),           // 9: openlibrary.testing.v1.GitHubStatus
-	(*PullRequest)(nil),            // 10: openlibrary.testing.v1.PullRequest
-	(*PendingChange)(nil),          // 11: openlibrary.testing.v1.PendingChange
-	(*WatchStatusRequest)(nil),     // 12: openlibrary.testing.v1.WatchStatusRequest
-	(*WatchStatusResponse)(nil),    // 13: openlibrary.testing.v1.WatchStatusResponse
-	(*GetBuildResultRequest)(nil),  // 14: openlibrary.testing.v1.GetBuildResultRequest
-	(*GetBuildResultResponse)(nil), // 15: openlibrary.testing.v1.GetBuildResultResponse
-	(*BuildPullRequest)(nil),       // 16: openlibrary.testing.v1.BuildPullRequest
-	(*GetServerInfoRequest)(nil),   // 17: openlibrary.testing.v1.GetServerInfoRequest
-	(*GetServerInfoResponse)(nil),  // 18: openlibrary.testing.v1.GetServerInfoResponse
-	(*FeatureFlag)(nil),            // 19: openlibrary.testing.v1.FeatureFlag
-	(*Viewer)(nil),                 // 20: openlibrary.testing.v1.Viewer
-	(*AddPRsRequest)(nil),          // 21: openlibrary.testing.v1.AddPRsRequest
-	(*AddPRsResponse)(nil),         // 22: openlibrary.testing.v1.AddPRsResponse
-	(*AddResult)(nil),              // 23: openlibrary.testing.v1.AddResult
-	(*RemovePRsRequest)(nil),       // 24: openlibrary.testing.v1.RemovePRsRequest
-	(*RemovePRsResponse)(nil),      // 25: openlibrary.testing.v1.RemovePRsResponse
-	(*RestorePRsRequest)(nil),      // 26: openlibrary.testing.v1.RestorePRsRequest
-	(*RestorePRsResponse)(nil),     // 27: openlibrary.testing.v1.RestorePRsResponse
-	(*StagePRsRequest)(nil),        // 28: openlibrary.testing.v1.StagePRsRequest
-	(*StagePRsResponse)(nil),       // 29: openlibrary.testing.v1.StagePRsResponse
-	(*ItemResult)(nil),             // 30: openlibrary.testing.v1.ItemResult
-	(*DeployRequest)(nil),          // 31: openlibrary.testing.v1.DeployRequest
-	(*DeployResponse)(nil),         // 32: openlibrary.testing.v1.DeployResponse
-	(*EvictDriftRequest)(nil),      // 33: openlibrary.testing.v1.EvictDriftRequest
-	(*EvictDriftResponse)(nil),     // 34: openlibrary.testing.v1.EvictDriftResponse
-	(*ListEventsRequest)(nil),      // 35: openlibrary.testing.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),     // 36: openlibrary.testing.v1.ListEventsResponse
-	(*Event)(nil),                  // 37: openlibrary.testing.v1.Event
-	(*EventPullRequest)(nil),       // 38: openlibrary.testing.v1.EventPullRequest
-	(*timestamppb.Timestamp)(nil),  // 39: google.protobuf.Timestamp
+	(ChangeKind)(0),                   // 0: openlibrary.testing.v1.ChangeKind
+	(Stage)(0),                        // 1: openlibrary.testing.v1.Stage
+	(AddOutcome)(0),                   // 2: openlibrary.testing.v1.AddOutcome
+	(DeployOutcome)(0),                // 3: openlibrary.testing.v1.DeployOutcome
+	(Mergeable)(0),                    // 4: openlibrary.testing.v1.Mergeable
+	(PredictedMerge)(0),               // 5: openlibrary.testing.v1.PredictedMerge
+	(MergePredictionState)(0),         // 6: openlibrary.testing.v1.MergePredictionState
+	(ItemOutcome)(0),                  // 7: openlibrary.testing.v1.ItemOutcome
+	(EventKind)(0),                    // 8: openlibrary.testing.v1.EventKind
+	(*GetStatusRequest)(nil),          // 9: openlibrary.testing.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),         // 10: openlibrary.testing.v1.GetStatusResponse
+	(*MergePrediction)(nil),           // 11: openlibrary.testing.v1.MergePrediction
+	(*GitHubStatus)(nil),              // 12: openlibrary.testing.v1.GitHubStatus
+	(*PullRequest)(nil),               // 13: openlibrary.testing.v1.PullRequest
+	(*PendingChange)(nil),             // 14: openlibrary.testing.v1.PendingChange
+	(*WatchStatusRequest)(nil),        // 15: openlibrary.testing.v1.WatchStatusRequest
+	(*WatchStatusResponse)(nil),       // 16: openlibrary.testing.v1.WatchStatusResponse
+	(*GetBuildResultRequest)(nil),     // 17: openlibrary.testing.v1.GetBuildResultRequest
+	(*GetBuildResultResponse)(nil),    // 18: openlibrary.testing.v1.GetBuildResultResponse
+	(*BuildPullRequest)(nil),          // 19: openlibrary.testing.v1.BuildPullRequest
+	(*GetServerInfoRequest)(nil),      // 20: openlibrary.testing.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil),     // 21: openlibrary.testing.v1.GetServerInfoResponse
+	(*FeatureFlag)(nil),               // 22: openlibrary.testing.v1.FeatureFlag
+	(*Viewer)(nil),                    // 23: openlibrary.testing.v1.Viewer
+	(*AddPRsRequest)(nil),             // 24: openlibrary.testing.v1.AddPRsRequest
+	(*AddPRsResponse)(nil),            // 25: openlibrary.testing.v1.AddPRsResponse
+	(*AddResult)(nil),                 // 26: openlibrary.testing.v1.AddResult
+	(*RemovePRsRequest)(nil),          // 27: openlibrary.testing.v1.RemovePRsRequest
+	(*RemovePRsResponse)(nil),         // 28: openlibrary.testing.v1.RemovePRsResponse
+	(*RestorePRsRequest)(nil),         // 29: openlibrary.testing.v1.RestorePRsRequest
+	(*RestorePRsResponse)(nil),        // 30: openlibrary.testing.v1.RestorePRsResponse
+	(*StagePRsRequest)(nil),           // 31: openlibrary.testing.v1.StagePRsRequest
+	(*StagePRsResponse)(nil),          // 32: openlibrary.testing.v1.StagePRsResponse
+	(*ItemResult)(nil),                // 33: openlibrary.testing.v1.ItemResult
+	(*DeployRequest)(nil),             // 34: openlibrary.testing.v1.DeployRequest
+	(*DeployResponse)(nil),            // 35: openlibrary.testing.v1.DeployResponse
+	(*EvictDriftRequest)(nil),         // 36: openlibrary.testing.v1.EvictDriftRequest
+	(*EvictDriftResponse)(nil),        // 37: openlibrary.testing.v1.EvictDriftResponse
+	(*ListEventsRequest)(nil),         // 38: openlibrary.testing.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),        // 39: openlibrary.testing.v1.ListEventsResponse
+	(*Event)(nil),                     // 40: openlibrary.testing.v1.Event
+	(*EventPullRequest)(nil),          // 41: openlibrary.testing.v1.EventPullRequest
+	(*GetConflictMatrixRequest)(nil),  // 42: openlibrary.testing.v1.GetConflictMatrixRequest
+	(*GetConflictMatrixResponse)(nil), // 43: openlibrary.testing.v1.GetConflictMatrixResponse
+	(*ConflictPair)(nil),              // 44: openlibrary.testing.v1.ConflictPair
+	(*timestamppb.Timestamp)(nil),     // 45: google.protobuf.Timestamp
 }
 var file_openlibrary_testing_v1_testing_proto_depIdxs = []int32{
-	39, // 0: openlibrary.testing.v1.GetStatusResponse.last_deploy_at:type_name -> google.protobuf.Timestamp
-	39, // 1: openlibrary.testing.v1.GetStatusResponse.deploy_started_at:type_name -> google.protobuf.Timestamp
-	39, // 2: openlibrary.testing.v1.GetStatusResponse.deploy_finished_at:type_name -> google.protobuf.Timestamp
-	11, // 3: openlibrary.testing.v1.GetStatusResponse.pending_changes:type_name -> openlibrary.testing.v1.PendingChange
-	10, // 4: openlibrary.testing.v1.GetStatusResponse.prs:type_name -> openlibrary.testing.v1.PullRequest
-	39, // 5: openlibrary.testing.v1.GetStatusResponse.drift_resolved_at:type_name -> google.protobuf.Timestamp
-	9,  // 6: openlibrary.testing.v1.GetStatusResponse.github:type_name -> openlibrary.testing.v1.GitHubStatus
-	39, // 7: openlibrary.testing.v1.GitHubStatus.rate_reset:type_name -> google.protobuf.Timestamp
-	39, // 8: openlibrary.testing.v1.GitHubStatus.last_contact_at:type_name -> google.protobuf.Timestamp
-	39, // 9: openlibrary.testing.v1.GitHubStatus.last_webhook_at:type_name -> google.protobuf.Timestamp
-	39, // 10: openlibrary.testing.v1.GitHubStatus.last_reconcile_at:type_name -> google.protobuf.Timestamp
-	39, // 11: openlibrary.testing.v1.PullRequest.added_at:type_name -> google.protobuf.Timestamp
-	4,  // 12: openlibrary.testing.v1.PullRequest.mergeable:type_name -> openlibrary.testing.v1.Mergeable
-	0,  // 13: openlibrary.testing.v1.PullRequest.action:type_name -> openlibrary.testing.v1.ChangeKind
-	39, // 14: openlibrary.testing.v1.PullRequest.drift_resolved_at:type_name -> google.protobuf.Timestamp
-	0,  // 15: openlibrary.testing.v1.PendingChange.kind:type_name -> openlibrary.testing.v1.ChangeKind
-	8,  // 16: openlibrary.testing.v1.WatchStatusResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	16, // 17: openlibrary.testing.v1.GetBuildResultResponse.prs:type_name -> openlibrary.testing.v1.BuildPullRequest
-	39, // 18: openlibrary.testing.v1.GetBuildResultResponse.modified_at:type_name -> google.protobuf.Timestamp
-	39, // 19: openlibrary.testing.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
-	19, // 20: openlibrary.testing.v1.GetServerInfoResponse.features:type_name -> openlibrary.testing.v1.FeatureFlag
-	20, // 21: openlibrary.testing.v1.GetServerInfoResponse.viewer:type_name -> openlibrary.testing.v1.Viewer
-	23, // 22: openlibrary.testing.v1.AddPRsResponse.results:type_name -> openlibrary.testing.v1.AddResult
-	8,  // 23: openlibrary.testing.v1.AddPRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	2,  // 24: openlibrary.testing.v1.AddResult.outcome:type_name -> openlibrary.testing.v1.AddOutcome
-	30, // 25: openlibrary.testing.v1.RemovePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
-	8,  // 26: openlibrary.testing.v1.RemovePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	30, // 27: openlibrary.testing.v1.RestorePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
-	8,  // 28: openlibrary.testing.v1.RestorePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	1,  // 29: openlibrary.testing.v1.StagePRsRequest.stage:type_name -> openlibrary.testing.v1.Stage
-	30, // 30: openlibrary.testing.v1.StagePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
-	8,  // 31: openlibrary.testing.v1.StagePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	5,  // 32: openlibrary.testing.v1.ItemResult.outcome:type_name -> openlibrary.testing.v1.ItemOutcome
-	3,  // 33: openlibrary.testing.v1.DeployResponse.outcome:type_name -> openlibrary.testing.v1.DeployOutcome
-	11, // 34: openlibrary.testing.v1.DeployResponse.applied:type_name -> openlibrary.testing.v1.PendingChange
-	8,  // 35: openlibrary.testing.v1.DeployResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	8,  // 36: openlibrary.testing.v1.EvictDriftResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
-	37, // 37: openlibrary.testing.v1.ListEventsResponse.events:type_name -> openlibrary.testing.v1.Event
-	39, // 38: openlibrary.testing.v1.Event.time:type_name -> google.protobuf.Timestamp
-	6,  // 39: openlibrary.testing.v1.Event.kind:type_name -> openlibrary.testing.v1.EventKind
-	1,  // 40: openlibrary.testing.v1.Event.stage:type_name -> openlibrary.testing.v1.Stage
-	38, // 41: openlibrary.testing.v1.Event.prs:type_name -> openlibrary.testing.v1.EventPullRequest
-	3,  // 42: openlibrary.testing.v1.Event.deploy_outcome:type_name -> openlibrary.testing.v1.DeployOutcome
-	7,  // 43: openlibrary.testing.v1.TestingService.GetStatus:input_type -> openlibrary.testing.v1.GetStatusRequest
-	12, // 44: openlibrary.testing.v1.TestingService.WatchStatus:input_type -> openlibrary.testing.v1.WatchStatusRequest
-	14, // 45: openlibrary.testing.v1.TestingService.GetBuildResult:input_type -> openlibrary.testing.v1.GetBuildResultRequest
-	17, // 46: openlibrary.testing.v1.TestingService.GetServerInfo:input_type -> openlibrary.testing.v1.GetServerInfoRequest
-	21, // 47: openlibrary.testing.v1.TestingService.AddPRs:input_type -> openlibrary.testing.v1.AddPRsRequest
-	24, // 48: openlibrary.testing.v1.TestingService.RemovePRs:input_type -> openlibrary.testing.v1.RemovePRsRequest
-	26, // 49: openlibrary.testing.v1.TestingService.RestorePRs:input_type -> openlibrary.testing.v1.RestorePRsRequest
-	28, // 50: openlibrary.testing.v1.TestingService.StagePRs:input_type -> openlibrary.testing.v1.StagePRsRequest
-	31, // 51: openlibrary.testing.v1.TestingService.Deploy:input_type -> openlibrary.testing.v1.DeployRequest
-	33, // 52: openlibrary.testing.v1.TestingService.EvictDrift:input_type -> openlibrary.testing.v1.EvictDriftRequest
-	35, // 53: openlibrary.testing.v1.TestingService.ListEvents:input_type -> openlibrary.testing.v1.ListEventsRequest
-	8,  // 54: openlibrary.testing.v1.TestingService.GetStatus:output_type -> openlibrary.testing.v1.GetStatusResponse
-	13, // 55: openlibrary.testing.v1.TestingService.WatchStatus:output_type -> openlibrary.testing.v1.WatchStatusResponse
-	15, // 56: openlibrary.testing.v1.TestingService.GetBuildResult:output_type -> openlibrary.testing.v1.GetBuildResultResponse
-	18, // 57: openlibrary.testing.v1.TestingService.GetServerInfo:output_type -> openlibrary.testing.v1.GetServerInfoResponse
-	22, // 58: openlibrary.testing.v1.TestingService.AddPRs:output_type -> openlibrary.testing.v1.AddPRsResponse
-	25, // 59: openlibrary.testing.v1.TestingService.RemovePRs:output_type -> openlibrary.testing.v1.RemovePRsResponse
-	27, // 60: openlibrary.testing.v1.TestingService.RestorePRs:output_type -> openlibrary.testing.v1.RestorePRsResponse
-	29, // 61: openlibrary.testing.v1.TestingService.StagePRs:output_type -> openlibrary.testing.v1.StagePRsResponse
-	32, // 62: openlibrary.testing.v1.TestingService.Deploy:output_type -> openlibrary.testing.v1.DeployResponse
-	34, // 63: openlibrary.testing.v1.TestingService.EvictDrift:output_type -> openlibrary.testing.v1.EvictDriftResponse
-	36, // 64: openlibrary.testing.v1.TestingService.ListEvents:output_type -> openlibrary.testing.v1.ListEventsResponse
-	54, // [54:65] is the sub-list for method output_type
-	43, // [43:54] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	45, // 0: openlibrary.testing.v1.GetStatusResponse.last_deploy_at:type_name -> google.protobuf.Timestamp
+	45, // 1: openlibrary.testing.v1.GetStatusResponse.deploy_started_at:type_name -> google.protobuf.Timestamp
+	45, // 2: openlibrary.testing.v1.GetStatusResponse.deploy_finished_at:type_name -> google.protobuf.Timestamp
+	14, // 3: openlibrary.testing.v1.GetStatusResponse.pending_changes:type_name -> openlibrary.testing.v1.PendingChange
+	13, // 4: openlibrary.testing.v1.GetStatusResponse.prs:type_name -> openlibrary.testing.v1.PullRequest
+	45, // 5: openlibrary.testing.v1.GetStatusResponse.drift_resolved_at:type_name -> google.protobuf.Timestamp
+	12, // 6: openlibrary.testing.v1.GetStatusResponse.github:type_name -> openlibrary.testing.v1.GitHubStatus
+	11, // 7: openlibrary.testing.v1.GetStatusResponse.merge_prediction:type_name -> openlibrary.testing.v1.MergePrediction
+	6,  // 8: openlibrary.testing.v1.MergePrediction.state:type_name -> openlibrary.testing.v1.MergePredictionState
+	45, // 9: openlibrary.testing.v1.MergePrediction.fetched_at:type_name -> google.protobuf.Timestamp
+	45, // 10: openlibrary.testing.v1.GitHubStatus.rate_reset:type_name -> google.protobuf.Timestamp
+	45, // 11: openlibrary.testing.v1.GitHubStatus.last_contact_at:type_name -> google.protobuf.Timestamp
+	45, // 12: openlibrary.testing.v1.GitHubStatus.last_webhook_at:type_name -> google.protobuf.Timestamp
+	45, // 13: openlibrary.testing.v1.GitHubStatus.last_reconcile_at:type_name -> google.protobuf.Timestamp
+	45, // 14: openlibrary.testing.v1.PullRequest.added_at:type_name -> google.protobuf.Timestamp
+	4,  // 15: openlibrary.testing.v1.PullRequest.mergeable:type_name -> openlibrary.testing.v1.Mergeable
+	0,  // 16: openlibrary.testing.v1.PullRequest.action:type_name -> openlibrary.testing.v1.ChangeKind
+	45, // 17: openlibrary.testing.v1.PullRequest.drift_resolved_at:type_name -> google.protobuf.Timestamp
+	5,  // 18: openlibrary.testing.v1.PullRequest.predicted_merge:type_name -> openlibrary.testing.v1.PredictedMerge
+	0,  // 19: openlibrary.testing.v1.PendingChange.kind:type_name -> openlibrary.testing.v1.ChangeKind
+	10, // 20: openlibrary.testing.v1.WatchStatusResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	19, // 21: openlibrary.testing.v1.GetBuildResultResponse.prs:type_name -> openlibrary.testing.v1.BuildPullRequest
+	45, // 22: openlibrary.testing.v1.GetBuildResultResponse.modified_at:type_name -> google.protobuf.Timestamp
+	45, // 23: openlibrary.testing.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
+	22, // 24: openlibrary.testing.v1.GetServerInfoResponse.features:type_name -> openlibrary.testing.v1.FeatureFlag
+	23, // 25: openlibrary.testing.v1.GetServerInfoResponse.viewer:type_name -> openlibrary.testing.v1.Viewer
+	26, // 26: openlibrary.testing.v1.AddPRsResponse.results:type_name -> openlibrary.testing.v1.AddResult
+	10, // 27: openlibrary.testing.v1.AddPRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	2,  // 28: openlibrary.testing.v1.AddResult.outcome:type_name -> openlibrary.testing.v1.AddOutcome
+	33, // 29: openlibrary.testing.v1.RemovePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
+	10, // 30: openlibrary.testing.v1.RemovePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	33, // 31: openlibrary.testing.v1.RestorePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
+	10, // 32: openlibrary.testing.v1.RestorePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	1,  // 33: openlibrary.testing.v1.StagePRsRequest.stage:type_name -> openlibrary.testing.v1.Stage
+	33, // 34: openlibrary.testing.v1.StagePRsResponse.results:type_name -> openlibrary.testing.v1.ItemResult
+	10, // 35: openlibrary.testing.v1.StagePRsResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	7,  // 36: openlibrary.testing.v1.ItemResult.outcome:type_name -> openlibrary.testing.v1.ItemOutcome
+	3,  // 37: openlibrary.testing.v1.DeployResponse.outcome:type_name -> openlibrary.testing.v1.DeployOutcome
+	14, // 38: openlibrary.testing.v1.DeployResponse.applied:type_name -> openlibrary.testing.v1.PendingChange
+	10, // 39: openlibrary.testing.v1.DeployResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	10, // 40: openlibrary.testing.v1.EvictDriftResponse.status:type_name -> openlibrary.testing.v1.GetStatusResponse
+	40, // 41: openlibrary.testing.v1.ListEventsResponse.events:type_name -> openlibrary.testing.v1.Event
+	45, // 42: openlibrary.testing.v1.Event.time:type_name -> google.protobuf.Timestamp
+	8,  // 43: openlibrary.testing.v1.Event.kind:type_name -> openlibrary.testing.v1.EventKind
+	1,  // 44: openlibrary.testing.v1.Event.stage:type_name -> openlibrary.testing.v1.Stage
+	41, // 45: openlibrary.testing.v1.Event.prs:type_name -> openlibrary.testing.v1.EventPullRequest
+	3,  // 46: openlibrary.testing.v1.Event.deploy_outcome:type_name -> openlibrary.testing.v1.DeployOutcome
+	44, // 47: openlibrary.testing.v1.GetConflictMatrixResponse.pairs:type_name -> openlibrary.testing.v1.ConflictPair
+	9,  // 48: openlibrary.testing.v1.TestingService.GetStatus:input_type -> openlibrary.testing.v1.GetStatusRequest
+	15, // 49: openlibrary.testing.v1.TestingService.WatchStatus:input_type -> openlibrary.testing.v1.WatchStatusRequest
+	17, // 50: openlibrary.testing.v1.TestingService.GetBuildResult:input_type -> openlibrary.testing.v1.GetBuildResultRequest
+	20, // 51: openlibrary.testing.v1.TestingService.GetServerInfo:input_type -> openlibrary.testing.v1.GetServerInfoRequest
+	24, // 52: openlibrary.testing.v1.TestingService.AddPRs:input_type -> openlibrary.testing.v1.AddPRsRequest
+	27, // 53: openlibrary.testing.v1.TestingService.RemovePRs:input_type -> openlibrary.testing.v1.RemovePRsRequest
+	29, // 54: openlibrary.testing.v1.TestingService.RestorePRs:input_type -> openlibrary.testing.v1.RestorePRsRequest
+	31, // 55: openlibrary.testing.v1.TestingService.StagePRs:input_type -> openlibrary.testing.v1.StagePRsRequest
+	34, // 56: openlibrary.testing.v1.TestingService.Deploy:input_type -> openlibrary.testing.v1.DeployRequest
+	36, // 57: openlibrary.testing.v1.TestingService.EvictDrift:input_type -> openlibrary.testing.v1.EvictDriftRequest
+	38, // 58: openlibrary.testing.v1.TestingService.ListEvents:input_type -> openlibrary.testing.v1.ListEventsRequest
+	42, // 59: openlibrary.testing.v1.TestingService.GetConflictMatrix:input_type -> openlibrary.testing.v1.GetConflictMatrixRequest
+	10, // 60: openlibrary.testing.v1.TestingService.GetStatus:output_type -> openlibrary.testing.v1.GetStatusResponse
+	16, // 61: openlibrary.testing.v1.TestingService.WatchStatus:output_type -> openlibrary.testing.v1.WatchStatusResponse
+	18, // 62: openlibrary.testing.v1.TestingService.GetBuildResult:output_type -> openlibrary.testing.v1.GetBuildResultResponse
+	21, // 63: openlibrary.testing.v1.TestingService.GetServerInfo:output_type -> openlibrary.testing.v1.GetServerInfoResponse
+	25, // 64: openlibrary.testing.v1.TestingService.AddPRs:output_type -> openlibrary.testing.v1.AddPRsResponse
+	28, // 65: openlibrary.testing.v1.TestingService.RemovePRs:output_type -> openlibrary.testing.v1.RemovePRsResponse
+	30, // 66: openlibrary.testing.v1.TestingService.RestorePRs:output_type -> openlibrary.testing.v1.RestorePRsResponse
+	32, // 67: openlibrary.testing.v1.TestingService.StagePRs:output_type -> openlibrary.testing.v1.StagePRsResponse
+	35, // 68: openlibrary.testing.v1.TestingService.Deploy:output_type -> openlibrary.testing.v1.DeployResponse
+	37, // 69: openlibrary.testing.v1.TestingService.EvictDrift:output_type -> openlibrary.testing.v1.EvictDriftResponse
+	39, // 70: openlibrary.testing.v1.TestingService.ListEvents:output_type -> openlibrary.testing.v1.ListEventsResponse
+	43, // 71: openlibrary.testing.v1.TestingService.GetConflictMatrix:output_type -> openlibrary.testing.v1.GetConflictMatrixResponse
+	60, // [60:72] is the sub-list for method output_type
+	48, // [48:60] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_openlibrary_testing_v1_testing_proto_init() }
@@ -3424,14 +3943,14 @@ func file_openlibrary_testing_v1_testing_proto_init() {
 	if File_openlibrary_testing_v1_testing_proto != nil {
 		return
 	}
-	file_openlibrary_testing_v1_testing_proto_msgTypes[3].OneofWrappers = []any{}
+	file_openlibrary_testing_v1_testing_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_openlibrary_testing_v1_testing_proto_rawDesc), len(file_openlibrary_testing_v1_testing_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   32,
+			NumEnums:      9,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -70,6 +70,9 @@ const (
 	// TestingServiceListEventsProcedure is the fully-qualified name of the TestingService's ListEvents
 	// RPC.
 	TestingServiceListEventsProcedure = "/openlibrary.testing.v1.TestingService/ListEvents"
+	// TestingServiceGetConflictMatrixProcedure is the fully-qualified name of the TestingService's
+	// GetConflictMatrix RPC.
+	TestingServiceGetConflictMatrixProcedure = "/openlibrary.testing.v1.TestingService/GetConflictMatrix"
 )
 
 // TestingServiceClient is a client for the openlibrary.testing.v1.TestingService service.
@@ -115,6 +118,13 @@ type TestingServiceClient interface {
 	// ListEvents returns the audit trail, newest first, paginated: who did what to which
 	// PRs, when, and each deploy with the exact PR set and commits it sent.
 	ListEvents(context.Context, *connect.Request[v1.ListEventsRequest]) (*connect.Response[v1.ListEventsResponse], error)
+	// GetConflictMatrix says which pairs of the PRs active after the next deploy conflict
+	// with each other (each pair merged onto the base branch, on its own), computed on
+	// demand with git in the service's mirror of the repository and cached by its exact
+	// inputs. FAILED_PRECONDITION when the service runs without --git-dir; UNAVAILABLE
+	// when git fails; DEADLINE_EXCEEDED when it takes longer than the caller waits (the
+	// computation goes on: ask again).
+	GetConflictMatrix(context.Context, *connect.Request[v1.GetConflictMatrixRequest]) (*connect.Response[v1.GetConflictMatrixResponse], error)
 }
 
 // NewTestingServiceClient constructs a client for the openlibrary.testing.v1.TestingService
@@ -198,22 +208,30 @@ func NewTestingServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		getConflictMatrix: connect.NewClient[v1.GetConflictMatrixRequest, v1.GetConflictMatrixResponse](
+			httpClient,
+			baseURL+TestingServiceGetConflictMatrixProcedure,
+			connect.WithSchema(testingServiceMethods.ByName("GetConflictMatrix")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // testingServiceClient implements TestingServiceClient.
 type testingServiceClient struct {
-	getStatus      *connect.Client[v1.GetStatusRequest, v1.GetStatusResponse]
-	watchStatus    *connect.Client[v1.WatchStatusRequest, v1.WatchStatusResponse]
-	getBuildResult *connect.Client[v1.GetBuildResultRequest, v1.GetBuildResultResponse]
-	getServerInfo  *connect.Client[v1.GetServerInfoRequest, v1.GetServerInfoResponse]
-	addPRs         *connect.Client[v1.AddPRsRequest, v1.AddPRsResponse]
-	removePRs      *connect.Client[v1.RemovePRsRequest, v1.RemovePRsResponse]
-	restorePRs     *connect.Client[v1.RestorePRsRequest, v1.RestorePRsResponse]
-	stagePRs       *connect.Client[v1.StagePRsRequest, v1.StagePRsResponse]
-	deploy         *connect.Client[v1.DeployRequest, v1.DeployResponse]
-	evictDrift     *connect.Client[v1.EvictDriftRequest, v1.EvictDriftResponse]
-	listEvents     *connect.Client[v1.ListEventsRequest, v1.ListEventsResponse]
+	getStatus         *connect.Client[v1.GetStatusRequest, v1.GetStatusResponse]
+	watchStatus       *connect.Client[v1.WatchStatusRequest, v1.WatchStatusResponse]
+	getBuildResult    *connect.Client[v1.GetBuildResultRequest, v1.GetBuildResultResponse]
+	getServerInfo     *connect.Client[v1.GetServerInfoRequest, v1.GetServerInfoResponse]
+	addPRs            *connect.Client[v1.AddPRsRequest, v1.AddPRsResponse]
+	removePRs         *connect.Client[v1.RemovePRsRequest, v1.RemovePRsResponse]
+	restorePRs        *connect.Client[v1.RestorePRsRequest, v1.RestorePRsResponse]
+	stagePRs          *connect.Client[v1.StagePRsRequest, v1.StagePRsResponse]
+	deploy            *connect.Client[v1.DeployRequest, v1.DeployResponse]
+	evictDrift        *connect.Client[v1.EvictDriftRequest, v1.EvictDriftResponse]
+	listEvents        *connect.Client[v1.ListEventsRequest, v1.ListEventsResponse]
+	getConflictMatrix *connect.Client[v1.GetConflictMatrixRequest, v1.GetConflictMatrixResponse]
 }
 
 // GetStatus calls openlibrary.testing.v1.TestingService.GetStatus.
@@ -271,6 +289,11 @@ func (c *testingServiceClient) ListEvents(ctx context.Context, req *connect.Requ
 	return c.listEvents.CallUnary(ctx, req)
 }
 
+// GetConflictMatrix calls openlibrary.testing.v1.TestingService.GetConflictMatrix.
+func (c *testingServiceClient) GetConflictMatrix(ctx context.Context, req *connect.Request[v1.GetConflictMatrixRequest]) (*connect.Response[v1.GetConflictMatrixResponse], error) {
+	return c.getConflictMatrix.CallUnary(ctx, req)
+}
+
 // TestingServiceHandler is an implementation of the openlibrary.testing.v1.TestingService service.
 type TestingServiceHandler interface {
 	// GetStatus returns the whole testing section in one response: the rows, their drift,
@@ -314,6 +337,13 @@ type TestingServiceHandler interface {
 	// ListEvents returns the audit trail, newest first, paginated: who did what to which
 	// PRs, when, and each deploy with the exact PR set and commits it sent.
 	ListEvents(context.Context, *connect.Request[v1.ListEventsRequest]) (*connect.Response[v1.ListEventsResponse], error)
+	// GetConflictMatrix says which pairs of the PRs active after the next deploy conflict
+	// with each other (each pair merged onto the base branch, on its own), computed on
+	// demand with git in the service's mirror of the repository and cached by its exact
+	// inputs. FAILED_PRECONDITION when the service runs without --git-dir; UNAVAILABLE
+	// when git fails; DEADLINE_EXCEEDED when it takes longer than the caller waits (the
+	// computation goes on: ask again).
+	GetConflictMatrix(context.Context, *connect.Request[v1.GetConflictMatrixRequest]) (*connect.Response[v1.GetConflictMatrixResponse], error)
 }
 
 // NewTestingServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -393,6 +423,13 @@ func NewTestingServiceHandler(svc TestingServiceHandler, opts ...connect.Handler
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	testingServiceGetConflictMatrixHandler := connect.NewUnaryHandler(
+		TestingServiceGetConflictMatrixProcedure,
+		svc.GetConflictMatrix,
+		connect.WithSchema(testingServiceMethods.ByName("GetConflictMatrix")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/openlibrary.testing.v1.TestingService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case TestingServiceGetStatusProcedure:
@@ -417,6 +454,8 @@ func NewTestingServiceHandler(svc TestingServiceHandler, opts ...connect.Handler
 			testingServiceEvictDriftHandler.ServeHTTP(w, r)
 		case TestingServiceListEventsProcedure:
 			testingServiceListEventsHandler.ServeHTTP(w, r)
+		case TestingServiceGetConflictMatrixProcedure:
+			testingServiceGetConflictMatrixHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -468,4 +507,8 @@ func (UnimplementedTestingServiceHandler) EvictDrift(context.Context, *connect.R
 
 func (UnimplementedTestingServiceHandler) ListEvents(context.Context, *connect.Request[v1.ListEventsRequest]) (*connect.Response[v1.ListEventsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("openlibrary.testing.v1.TestingService.ListEvents is not implemented"))
+}
+
+func (UnimplementedTestingServiceHandler) GetConflictMatrix(context.Context, *connect.Request[v1.GetConflictMatrixRequest]) (*connect.Response[v1.GetConflictMatrixResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("openlibrary.testing.v1.TestingService.GetConflictMatrix is not implemented"))
 }

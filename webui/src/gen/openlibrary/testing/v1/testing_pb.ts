@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file openlibrary/testing/v1/testing.proto.
  */
 export const file_openlibrary_testing_v1_testing: GenFile = /*@__PURE__*/
-  fileDesc("CiRvcGVubGlicmFyeS90ZXN0aW5nL3YxL3Rlc3RpbmcucHJvdG8SFm9wZW5saWJyYXJ5LnRlc3RpbmcudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCK5BQoRR2V0U3RhdHVzUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIyCg5sYXN0X2RlcGxveV9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRZGVwbG95X3N0YXJ0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjYKEmRlcGxveV9maW5pc2hlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJZGVwbG95aW5nGAUgASgIEhUKDWRlcGxveV9yZXN1bHQYBiABKAkSFAoMZGVwbG95X3N0YWdlGAcgASgJEhMKC2hhc19wZW5kaW5nGAggASgIEj4KD3BlbmRpbmdfY2hhbmdlcxgJIAMoCzIlLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuUGVuZGluZ0NoYW5nZRIwCgNwcnMYCiADKAsyIy5vcGVubGlicmFyeS50ZXN0aW5nLnYxLlB1bGxSZXF1ZXN0EjUKEWRyaWZ0X3Jlc29sdmVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtkcmlmdF9zdGFsZRgMIAEoCBIaChJqZW5raW5zX2NvbmZpZ3VyZWQYDSABKAgSEwoLZHJpZnRfZXJyb3IYDiABKAkSHAoUZGVwbG95X3N0YXRlX2d1ZXNzZWQYDyABKAgSFQoNZGVwbG95X3J1bl9pZBgQIAEoCRITCgtnaXRodWJfcmVwbxgRIAEoCRITCgtqZW5raW5zX3VybBgSIAEoCRIXCg9tZXJnZV9jb25mbGljdHMYEyADKAUSNAoGZ2l0aHViGBQgASgLMiQub3BlbmxpYnJhcnkudGVzdGluZy52MS5HaXRIdWJTdGF0dXMi1AIKDEdpdEh1YlN0YXR1cxISCgpyYXRlX2xpbWl0GAEgASgFEhYKDnJhdGVfcmVtYWluaW5nGAIgASgFEi4KCnJhdGVfcmVzZXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmJ1ZGdldF9sb3cYBCABKAgSMwoPbGFzdF9jb250YWN0X2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChB3ZWJob29rc19lbmFibGVkGAYgASgIEjMKD2xhc3Rfd2ViaG9va19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRbGFzdF9yZWNvbmNpbGVfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEWZyZXNoX2Zvcl9zZWNvbmRzGAkgASgFIo8FCgtQdWxsUmVxdWVzdBIOCgZudW1iZXIYASABKAUSDgoGY29tbWl0GAIgASgJEg4KBmFjdGl2ZRgDIAEoCBINCgV0aXRsZRgEIAEoCRIsCghhZGRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIYWRkZWRfYnkYBiABKAkSFwoPcHVsbF9sYXRlc3Rfc2hhGAcgASgJEhsKDnBlbmRpbmdfYWN0aXZlGAggASgISACIAQESDgoGYXV0aG9yGAkgASgJEhUKDWF1dGhvcl9hdmF0YXIYCiABKAkSEAoIYXNzaWduZWUYCyABKAkSFwoPYXNzaWduZWVfYXZhdGFyGAwgASgJEhAKCGhlYWRfc2hhGA0gASgJEg0KBWRyaWZ0GA4gASgFEhAKCGRpdmVyZ2VkGA8gASgIEg4KBm1lcmdlZBgQIAEoCBIOCgZjbG9zZWQYESABKAgSNAoJbWVyZ2VhYmxlGBIgASgOMiEub3BlbmxpYnJhcnkudGVzdGluZy52MS5NZXJnZWFibGUSDgoGaXNfbmV3GBMgASgIEhAKCGxpdmVfbm93GBQgASgIEhYKDm1lcmdlX2NvbmZsaWN0GBUgASgIEjIKBmFjdGlvbhgWIAEoDjIiLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuQ2hhbmdlS2luZBIOCgZpbl9zZXQYFyABKAgSDwoHcmVtb3ZlZBgYIAEoCBI1ChFkcmlmdF9yZXNvbHZlZF9hdBgZIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPbWVyZ2VhYmxlX3N0YXRlGBogASgJQhEKD19wZW5kaW5nX2FjdGl2ZSKAAQoNUGVuZGluZ0NoYW5nZRIOCgZudW1iZXIYASABKAUSDQoFdGl0bGUYAiABKAkSMAoEa2luZBgDIAEoDjIiLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuQ2hhbmdlS2luZBIOCgZkZXRhaWwYBCABKAkSDgoGcmVhc29uGAUgASgJIhQKEldhdGNoU3RhdHVzUmVxdWVzdCJjChNXYXRjaFN0YXR1c1Jlc3BvbnNlEjkKBnN0YXR1cxgBIAEoCzIpLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0U3RhdHVzUmVzcG9uc2USEQoJaGVhcnRiZWF0GAIgASgIIhcKFUdldEJ1aWxkUmVzdWx0UmVxdWVzdCLbAQoWR2V0QnVpbGRSZXN1bHRSZXNwb25zZRIOCgZleGlzdHMYASABKAgSEgoKZ2l0X3N0YXR1cxgCIAEoCRI1CgNwcnMYAyADKAsyKC5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkJ1aWxkUHVsbFJlcXVlc3QSDgoGZm9vdGVyGAQgASgJEhIKCmdpdGh1Yl91cmwYBSABKAkSLwoLbW9kaWZpZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXRydW5jYXRlZBgHIAEoCCKYAQoQQnVpbGRQdWxsUmVxdWVzdBIOCgZudW1iZXIYASABKAUSDAoEbmFtZRgCIAEoCRIMCgRsaW5rGAMgASgJEg4KBnN0YXR1cxgEIAEoCRIMCgRib2R5GAUgASgJEhYKDm1lcmdlX2NvbmZsaWN0GAYgASgIEhEKCXB1bGxfbGluZRgHIAEoCRIPCgdza2lwcGVkGAggASgIIhYKFEdldFNlcnZlckluZm9SZXF1ZXN0IsACChVHZXRTZXJ2ZXJJbmZvUmVzcG9uc2USFwoPc2VydmljZV92ZXJzaW9uGAEgASgJEhQKDHZjc19yZXZpc2lvbhgCIAEoCRISCgpnb192ZXJzaW9uGAMgASgJEgwKBGhvc3QYBCABKAkSLgoKc3RhcnRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLb2xfcmV2aXNpb24YBiABKAkSNQoIZmVhdHVyZXMYByADKAsyIy5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkZlYXR1cmVGbGFnEi4KBnZpZXdlchgIIAEoCzIeLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuVmlld2VyEhQKDHZjc19tb2RpZmllZBgJIAEoCBIUCgxjb25maWdfZXJyb3IYCiABKAkiKgoLRmVhdHVyZUZsYWcSDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCSJUCgZWaWV3ZXISEAoIdXNlcm5hbWUYASABKAkSEQoJc2lnbmVkX2luGAIgASgIEhIKCm1haW50YWluZXIYAyABKAgSEQoJYXV0aF9tb2RlGAQgASgJIjcKDUFkZFBSc1JlcXVlc3QSDAoEcmVmcxgBIAMoCRIYChBleHBlY3RlZF92ZXJzaW9uGAIgASgJIn8KDkFkZFBSc1Jlc3BvbnNlEjIKB3Jlc3VsdHMYASADKAsyIS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkFkZFJlc3VsdBI5CgZzdGF0dXMYAiABKAsyKS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldFN0YXR1c1Jlc3BvbnNlIm4KCUFkZFJlc3VsdBILCgNyZWYYASABKAkSDgoGbnVtYmVyGAIgASgFEjMKB291dGNvbWUYAyABKA4yIi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkFkZE91dGNvbWUSDwoHbWVzc2FnZRgEIAEoCSI9ChBSZW1vdmVQUnNSZXF1ZXN0Eg8KB251bWJlcnMYASADKAUSGAoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoCSKDAQoRUmVtb3ZlUFJzUmVzcG9uc2USMwoHcmVzdWx0cxgBIAMoCzIiLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuSXRlbVJlc3VsdBI5CgZzdGF0dXMYAiABKAsyKS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldFN0YXR1c1Jlc3BvbnNlIj4KEVJlc3RvcmVQUnNSZXF1ZXN0Eg8KB251bWJlcnMYASADKAUSGAoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoCSKEAQoSUmVzdG9yZVBSc1Jlc3BvbnNlEjMKB3Jlc3VsdHMYASADKAsyIi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkl0ZW1SZXN1bHQSOQoGc3RhdHVzGAIgASgLMikub3BlbmxpYnJhcnkudGVzdGluZy52MS5HZXRTdGF0dXNSZXNwb25zZSJqCg9TdGFnZVBSc1JlcXVlc3QSDwoHbnVtYmVycxgBIAMoBRIsCgVzdGFnZRgCIAEoDjIdLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuU3RhZ2USGAoQZXhwZWN0ZWRfdmVyc2lvbhgDIAEoCSKCAQoQU3RhZ2VQUnNSZXNwb25zZRIzCgdyZXN1bHRzGAEgAygLMiIub3BlbmxpYnJhcnkudGVzdGluZy52MS5JdGVtUmVzdWx0EjkKBnN0YXR1cxgCIAEoCzIpLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0U3RhdHVzUmVzcG9uc2UidAoKSXRlbVJlc3VsdBIOCgZudW1iZXIYASABKAUSDwoHYXBwbGllZBgCIAEoCBI0CgdvdXRjb21lGAMgASgOMiMub3BlbmxpYnJhcnkudGVzdGluZy52MS5JdGVtT3V0Y29tZRIPCgdtZXNzYWdlGAQgASgJIjoKDURlcGxveVJlcXVlc3QSDwoHZHJ5X3J1bhgBIAEoCBIYChBleHBlY3RlZF92ZXJzaW9uGAIgASgJItYBCg5EZXBsb3lSZXNwb25zZRI2CgdvdXRjb21lGAEgASgOMiUub3BlbmxpYnJhcnkudGVzdGluZy52MS5EZXBsb3lPdXRjb21lEjYKB2FwcGxpZWQYAiADKAsyJS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLlBlbmRpbmdDaGFuZ2USGQoRamVua2luc19xdWV1ZV91cmwYAyABKAkSOQoGc3RhdHVzGAQgASgLMikub3BlbmxpYnJhcnkudGVzdGluZy52MS5HZXRTdGF0dXNSZXNwb25zZSI+ChFFdmljdERyaWZ0UmVxdWVzdBIPCgdudW1iZXJzGAEgAygFEhgKEGV4cGVjdGVkX3ZlcnNpb24YAiABKAkiTwoSRXZpY3REcmlmdFJlc3BvbnNlEjkKBnN0YXR1cxgBIAEoCzIpLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0U3RhdHVzUmVzcG9uc2UiSgoRTGlzdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDgoGbnVtYmVyGAMgASgFIlwKEkxpc3RFdmVudHNSZXNwb25zZRItCgZldmVudHMYASADKAsyHS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLcAgoFRXZlbnQSCgoCaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYAyABKAkSLwoEa2luZBgEIAEoDjIhLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuRXZlbnRLaW5kEiwKBXN0YWdlGAUgASgOMh0ub3BlbmxpYnJhcnkudGVzdGluZy52MS5TdGFnZRI1CgNwcnMYBiADKAsyKC5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkV2ZW50UHVsbFJlcXVlc3QSPQoOZGVwbG95X291dGNvbWUYByABKA4yJS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkRlcGxveU91dGNvbWUSGQoRamVua2luc19xdWV1ZV91cmwYCCABKAkSDwoHc3VtbWFyeRgJIAEoCRINCgVlcnJvchgKIAEoCSJRChBFdmVudFB1bGxSZXF1ZXN0Eg4KBm51bWJlchgBIAEoBRINCgV0aXRsZRgCIAEoCRIOCgZjb21taXQYAyABKAkSDgoGYWN0aXZlGAQgASgIKpwBCgpDaGFuZ2VLaW5kEhsKF0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASEwoPQ0hBTkdFX0tJTkRfQUREEAESEwoPQ0hBTkdFX0tJTkRfUElOEAISFgoSQ0hBTkdFX0tJTkRfRU5BQkxFEAMSFwoTQ0hBTkdFX0tJTkRfRElTQUJMRRAEEhYKEkNIQU5HRV9LSU5EX1JFTU9WRRAFKm0KBVN0YWdlEhUKEVNUQUdFX1VOU1BFQ0lGSUVEEAASEAoMU1RBR0VfRU5BQkxFEAESEQoNU1RBR0VfRElTQUJMRRACEhUKEVNUQUdFX1BVTExfTEFURVNUEAMSEQoNU1RBR0VfVU5TVEFHRRAEKtcBCgpBZGRPdXRjb21lEhsKF0FERF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASFQoRQUREX09VVENPTUVfQURERUQQARIfChtBRERfT1VUQ09NRV9BTFJFQURZX1BSRVNFTlQQAhIbChdBRERfT1VUQ09NRV9JTlZBTElEX1JFRhADEhkKFUFERF9PVVRDT01FX05PVF9GT1VORBAEEiIKHkFERF9PVVRDT01FX0dJVEhVQl9VTkFWQUlMQUJMRRAFEhgKFEFERF9PVVRDT01FX05PVF9PUEVOEAYqigEKDURlcGxveU91dGNvbWUSHgoaREVQTE9ZX09VVENPTUVfVU5TUEVDSUZJRUQQABIcChhERVBMT1lfT1VUQ09NRV9UUklHR0VSRUQQARIfChtERVBMT1lfT1VUQ09NRV9VTkNPTkZJR1VSRUQQAhIaChZERVBMT1lfT1VUQ09NRV9EUllfUlVOEAMqbQoJTWVyZ2VhYmxlEhkKFU1FUkdFQUJMRV9VTlNQRUNJRklFRBAAEhUKEU1FUkdFQUJMRV9VTktOT1dOEAESEwoPTUVSR0VBQkxFX0NMRUFOEAISGQoVTUVSR0VBQkxFX0NPTkZMSUNUSU5HEAMqiwIKC0l0ZW1PdXRjb21lEhwKGElURU1fT1VUQ09NRV9VTlNQRUNJRklFRBAAEhgKFElURU1fT1VUQ09NRV9BUFBMSUVEEAESGwoXSVRFTV9PVVRDT01FX05PVF9JTl9TRVQQAhIjCh9JVEVNX09VVENPTUVfTk9USElOR19UT19SRVNUT1JFEAMSHwobSVRFTV9PVVRDT01FX0hFQURfVU5DSEFOR0VEEAQSIwofSVRFTV9PVVRDT01FX0dJVEhVQl9VTkFWQUlMQUJMRRAFEhoKFklURU1fT1VUQ09NRV9VTkNIQU5HRUQQBhIgChxJVEVNX09VVENPTUVfQUxSRUFEWV9QUkVTRU5UEAcq0QEKCUV2ZW50S2luZBIaChZFVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASEgoORVZFTlRfS0lORF9BREQQARIVChFFVkVOVF9LSU5EX1JFTU9WRRACEhYKEkVWRU5UX0tJTkRfUkVTVE9SRRADEhQKEEVWRU5UX0tJTkRfU1RBR0UQBBIVChFFVkVOVF9LSU5EX0RFUExPWRAFEhwKGEVWRU5UX0tJTkRfREVQTE9ZX0ZBSUxFRBAGEhoKFkVWRU5UX0tJTkRfRVZJQ1RfRFJJRlQQBzLxCAoOVGVzdGluZ1NlcnZpY2USZQoJR2V0U3RhdHVzEigub3BlbmxpYnJhcnkudGVzdGluZy52MS5HZXRTdGF0dXNSZXF1ZXN0Gikub3BlbmxpYnJhcnkudGVzdGluZy52MS5HZXRTdGF0dXNSZXNwb25zZSIDkAIBEmgKC1dhdGNoU3RhdHVzEioub3BlbmxpYnJhcnkudGVzdGluZy52MS5XYXRjaFN0YXR1c1JlcXVlc3QaKy5vcGVubGlicmFyeS50ZXN0aW5nLnYxLldhdGNoU3RhdHVzUmVzcG9uc2UwARJ0Cg5HZXRCdWlsZFJlc3VsdBItLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0QnVpbGRSZXN1bHRSZXF1ZXN0Gi4ub3BlbmxpYnJhcnkudGVzdGluZy52MS5HZXRCdWlsZFJlc3VsdFJlc3BvbnNlIgOQAgEScQoNR2V0U2VydmVySW5mbxIsLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0U2VydmVySW5mb1JlcXVlc3QaLS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldFNlcnZlckluZm9SZXNwb25zZSIDkAIBElcKBkFkZFBScxIlLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuQWRkUFJzUmVxdWVzdBomLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuQWRkUFJzUmVzcG9uc2USYAoJUmVtb3ZlUFJzEigub3BlbmxpYnJhcnkudGVzdGluZy52MS5SZW1vdmVQUnNSZXF1ZXN0Gikub3BlbmxpYnJhcnkudGVzdGluZy52MS5SZW1vdmVQUnNSZXNwb25zZRJjCgpSZXN0b3JlUFJzEikub3BlbmxpYnJhcnkudGVzdGluZy52MS5SZXN0b3JlUFJzUmVxdWVzdBoqLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuUmVzdG9yZVBSc1Jlc3BvbnNlEl0KCFN0YWdlUFJzEicub3BlbmxpYnJhcnkudGVzdGluZy52MS5TdGFnZVBSc1JlcXVlc3QaKC5vcGVubGlicmFyeS50ZXN0aW5nLnYxLlN0YWdlUFJzUmVzcG9uc2USVwoGRGVwbG95EiUub3BlbmxpYnJhcnkudGVzdGluZy52MS5EZXBsb3lSZXF1ZXN0GiYub3BlbmxpYnJhcnkudGVzdGluZy52MS5EZXBsb3lSZXNwb25zZRJjCgpFdmljdERyaWZ0Eikub3BlbmxpYnJhcnkudGVzdGluZy52MS5FdmljdERyaWZ0UmVxdWVzdBoqLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuRXZpY3REcmlmdFJlc3BvbnNlEmgKCkxpc3RFdmVudHMSKS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkxpc3RFdmVudHNSZXF1ZXN0Gioub3BlbmxpYnJhcnkudGVzdGluZy52MS5MaXN0RXZlbnRzUmVzcG9uc2UiA5ACAULuAQoaY29tLm9wZW5saWJyYXJ5LnRlc3RpbmcudjFCDFRlc3RpbmdQcm90b1ABWkhnaXRodWIuY29tL2ludGVybmV0YXJjaGl2ZS90ZXN0aW5nZC9nZW4vb3BlbmxpYnJhcnkvdGVzdGluZy92MTt0ZXN0aW5ndjGiAgNPVFiqAhZPcGVubGlicmFyeS5UZXN0aW5nLlYxygIWT3BlbmxpYnJhcnlcVGVzdGluZ1xWMeICIk9wZW5saWJyYXJ5XFRlc3RpbmdcVjFcR1BCTWV0YWRhdGHqAhhPcGVubGlicmFyeTo6VGVzdGluZzo6VjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("CiRvcGVubGlicmFyeS90ZXN0aW5nL3YxL3Rlc3RpbmcucHJvdG8SFm9wZW5saWJyYXJ5LnRlc3RpbmcudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCL8BQoRR2V0U3RhdHVzUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIyCg5sYXN0X2RlcGxveV9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRZGVwbG95X3N0YXJ0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjYKEmRlcGxveV9maW5pc2hlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJZGVwbG95aW5nGAUgASgIEhUKDWRlcGxveV9yZXN1bHQYBiABKAkSFAoMZGVwbG95X3N0YWdlGAcgASgJEhMKC2hhc19wZW5kaW5nGAggASgIEj4KD3BlbmRpbmdfY2hhbmdlcxgJIAMoCzIlLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuUGVuZGluZ0NoYW5nZRIwCgNwcnMYCiADKAsyIy5vcGVubGlicmFyeS50ZXN0aW5nLnYxLlB1bGxSZXF1ZXN0EjUKEWRyaWZ0X3Jlc29sdmVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtkcmlmdF9zdGFsZRgMIAEoCBIaChJqZW5raW5zX2NvbmZpZ3VyZWQYDSABKAgSEwoLZHJpZnRfZXJyb3IYDiABKAkSHAoUZGVwbG95X3N0YXRlX2d1ZXNzZWQYDyABKAgSFQoNZGVwbG95X3J1bl9pZBgQIAEoCRITCgtnaXRodWJfcmVwbxgRIAEoCRITCgtqZW5raW5zX3VybBgSIAEoCRIXCg9tZXJnZV9jb25mbGljdHMYEyADKAUSNAoGZ2l0aHViGBQgASgLMiQub3BlbmxpYnJhcnkudGVzdGluZy52MS5HaXRIdWJTdGF0dXMSQQoQbWVyZ2VfcHJlZGljdGlvbhgVIAEoCzInLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuTWVyZ2VQcmVkaWN0aW9uItsBCg9NZXJnZVByZWRpY3Rpb24SOwoFc3RhdGUYASABKA4yLC5vcGVubGlicmFyeS50ZXN0aW5nLnYxLk1lcmdlUHJlZGljdGlvblN0YXRlEg4KBnJlYXNvbhgCIAEoCRINCgVzdGFsZRgDIAEoCBITCgtiYXNlX2JyYW5jaBgEIAEoCRIQCghiYXNlX3NoYRgFIAEoCRIuCgpmZXRjaGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg13aWxsX25vdF9sYW5kGAcgAygFItQCCgxHaXRIdWJTdGF0dXMSEgoKcmF0ZV9saW1pdBgBIAEoBRIWCg5yYXRlX3JlbWFpbmluZxgCIAEoBRIuCgpyYXRlX3Jlc2V0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpidWRnZXRfbG93GAQgASgIEjMKD2xhc3RfY29udGFjdF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQd2ViaG9va3NfZW5hYmxlZBgGIAEoCBIzCg9sYXN0X3dlYmhvb2tfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3RfcmVjb25jaWxlX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFmcmVzaF9mb3Jfc2Vjb25kcxgJIAEoBSKABgoLUHVsbFJlcXVlc3QSDgoGbnVtYmVyGAEgASgFEg4KBmNvbW1pdBgCIAEoCRIOCgZhY3RpdmUYAyABKAgSDQoFdGl0bGUYBCABKAkSLAoIYWRkZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGFkZGVkX2J5GAYgASgJEhcKD3B1bGxfbGF0ZXN0X3NoYRgHIAEoCRIbCg5wZW5kaW5nX2FjdGl2ZRgIIAEoCEgAiAEBEg4KBmF1dGhvchgJIAEoCRIVCg1hdXRob3JfYXZhdGFyGAogASgJEhAKCGFzc2lnbmVlGAsgASgJEhcKD2Fzc2lnbmVlX2F2YXRhchgMIAEoCRIQCghoZWFkX3NoYRgNIAEoCRINCgVkcmlmdBgOIAEoBRIQCghkaXZlcmdlZBgPIAEoCBIOCgZtZXJnZWQYECABKAgSDgoGY2xvc2VkGBEgASgIEjQKCW1lcmdlYWJsZRgSIAEoDjIhLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuTWVyZ2VhYmxlEg4KBmlzX25ldxgTIAEoCBIQCghsaXZlX25vdxgUIAEoCBIWCg5tZXJnZV9jb25mbGljdBgVIAEoCBIyCgZhY3Rpb24YFiABKA4yIi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkNoYW5nZUtpbmQSDgoGaW5fc2V0GBcgASgIEg8KB3JlbW92ZWQYGCABKAgSNQoRZHJpZnRfcmVzb2x2ZWRfYXQYGSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD21lcmdlYWJsZV9zdGF0ZRgaIAEoCRI/Cg9wcmVkaWN0ZWRfbWVyZ2UYGyABKA4yJi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLlByZWRpY3RlZE1lcmdlEhYKDmNvbmZsaWN0c193aXRoGBwgASgFEhYKDmNvbmZsaWN0X3BhdGhzGB0gAygJQhEKD19wZW5kaW5nX2FjdGl2ZSKAAQoNUGVuZGluZ0NoYW5nZRIOCgZudW1iZXIYASABKAUSDQoFdGl0bGUYAiABKAkSMAoEa2luZBgDIAEoDjIiLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuQ2hhbmdlS2luZBIOCgZkZXRhaWwYBCABKAkSDgoGcmVhc29uGAUgASgJIhQKEldhdGNoU3RhdHVzUmVxdWVzdCJjChNXYXRjaFN0YXR1c1Jlc3BvbnNlEjkKBnN0YXR1cxgBIAEoCzIpLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0U3RhdHVzUmVzcG9uc2USEQoJaGVhcnRiZWF0GAIgASgIIhcKFUdldEJ1aWxkUmVzdWx0UmVxdWVzdCLbAQoWR2V0QnVpbGRSZXN1bHRSZXNwb25zZRIOCgZleGlzdHMYASABKAgSEgoKZ2l0X3N0YXR1cxgCIAEoCRI1CgNwcnMYAyADKAsyKC5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkJ1aWxkUHVsbFJlcXVlc3QSDgoGZm9vdGVyGAQgASgJEhIKCmdpdGh1Yl91cmwYBSABKAkSLwoLbW9kaWZpZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXRydW5jYXRlZBgHIAEoCCKYAQoQQnVpbGRQdWxsUmVxdWVzdBIOCgZudW1iZXIYASABKAUSDAoEbmFtZRgCIAEoCRIMCgRsaW5rGAMgASgJEg4KBnN0YXR1cxgEIAEoCRIMCgRib2R5GAUgASgJEhYKDm1lcmdlX2NvbmZsaWN0GAYgASgIEhEKCXB1bGxfbGluZRgHIAEoCRIPCgdza2lwcGVkGAggASgIIhYKFEdldFNlcnZlckluZm9SZXF1ZXN0IsACChVHZXRTZXJ2ZXJJbmZvUmVzcG9uc2USFwoPc2VydmljZV92ZXJzaW9uGAEgASgJEhQKDHZjc19yZXZpc2lvbhgCIAEoCRISCgpnb192ZXJzaW9uGAMgASgJEgwKBGhvc3QYBCABKAkSLgoKc3RhcnRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLb2xfcmV2aXNpb24YBiABKAkSNQoIZmVhdHVyZXMYByADKAsyIy5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkZlYXR1cmVGbGFnEi4KBnZpZXdlchgIIAEoCzIeLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuVmlld2VyEhQKDHZjc19tb2RpZmllZBgJIAEoCBIUCgxjb25maWdfZXJyb3IYCiABKAkiKgoLRmVhdHVyZUZsYWcSDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCSJUCgZWaWV3ZXISEAoIdXNlcm5hbWUYASABKAkSEQoJc2lnbmVkX2luGAIgASgIEhIKCm1haW50YWluZXIYAyABKAgSEQoJYXV0aF9tb2RlGAQgASgJIjcKDUFkZFBSc1JlcXVlc3QSDAoEcmVmcxgBIAMoCRIYChBleHBlY3RlZF92ZXJzaW9uGAIgASgJIn8KDkFkZFBSc1Jlc3BvbnNlEjIKB3Jlc3VsdHMYASADKAsyIS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkFkZFJlc3VsdBI5CgZzdGF0dXMYAiABKAsyKS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldFN0YXR1c1Jlc3BvbnNlIm4KCUFkZFJlc3VsdBILCgNyZWYYASABKAkSDgoGbnVtYmVyGAIgASgFEjMKB291dGNvbWUYAyABKA4yIi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkFkZE91dGNvbWUSDwoHbWVzc2FnZRgEIAEoCSI9ChBSZW1vdmVQUnNSZXF1ZXN0Eg8KB251bWJlcnMYASADKAUSGAoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoCSKDAQoRUmVtb3ZlUFJzUmVzcG9uc2USMwoHcmVzdWx0cxgBIAMoCzIiLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuSXRlbVJlc3VsdBI5CgZzdGF0dXMYAiABKAsyKS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldFN0YXR1c1Jlc3BvbnNlIj4KEVJlc3RvcmVQUnNSZXF1ZXN0Eg8KB251bWJlcnMYASADKAUSGAoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoCSKEAQoSUmVzdG9yZVBSc1Jlc3BvbnNlEjMKB3Jlc3VsdHMYASADKAsyIi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkl0ZW1SZXN1bHQSOQoGc3RhdHVzGAIgASgLMikub3BlbmxpYnJhcnkudGVzdGluZy52MS5HZXRTdGF0dXNSZXNwb25zZSJqCg9TdGFnZVBSc1JlcXVlc3QSDwoHbnVtYmVycxgBIAMoBRIsCgVzdGFnZRgCIAEoDjIdLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuU3RhZ2USGAoQZXhwZWN0ZWRfdmVyc2lvbhgDIAEoCSKCAQoQU3RhZ2VQUnNSZXNwb25zZRIzCgdyZXN1bHRzGAEgAygLMiIub3BlbmxpYnJhcnkudGVzdGluZy52MS5JdGVtUmVzdWx0EjkKBnN0YXR1cxgCIAEoCzIpLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0U3RhdHVzUmVzcG9uc2UidAoKSXRlbVJlc3VsdBIOCgZudW1iZXIYASABKAUSDwoHYXBwbGllZBgCIAEoCBI0CgdvdXRjb21lGAMgASgOMiMub3BlbmxpYnJhcnkudGVzdGluZy52MS5JdGVtT3V0Y29tZRIPCgdtZXNzYWdlGAQgASgJIjoKDURlcGxveVJlcXVlc3QSDwoHZHJ5X3J1bhgBIAEoCBIYChBleHBlY3RlZF92ZXJzaW9uGAIgASgJItYBCg5EZXBsb3lSZXNwb25zZRI2CgdvdXRjb21lGAEgASgOMiUub3BlbmxpYnJhcnkudGVzdGluZy52MS5EZXBsb3lPdXRjb21lEjYKB2FwcGxpZWQYAiADKAsyJS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLlBlbmRpbmdDaGFuZ2USGQoRamVua2luc19xdWV1ZV91cmwYAyABKAkSOQoGc3RhdHVzGAQgASgLMikub3BlbmxpYnJhcnkudGVzdGluZy52MS5HZXRTdGF0dXNSZXNwb25zZSI+ChFFdmljdERyaWZ0UmVxdWVzdBIPCgdudW1iZXJzGAEgAygFEhgKEGV4cGVjdGVkX3ZlcnNpb24YAiABKAkiTwoSRXZpY3REcmlmdFJlc3BvbnNlEjkKBnN0YXR1cxgBIAEoCzIpLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0U3RhdHVzUmVzcG9uc2UiSgoRTGlzdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDgoGbnVtYmVyGAMgASgFIlwKEkxpc3RFdmVudHNSZXNwb25zZRItCgZldmVudHMYASADKAsyHS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLcAgoFRXZlbnQSCgoCaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYAyABKAkSLwoEa2luZBgEIAEoDjIhLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuRXZlbnRLaW5kEiwKBXN0YWdlGAUgASgOMh0ub3BlbmxpYnJhcnkudGVzdGluZy52MS5TdGFnZRI1CgNwcnMYBiADKAsyKC5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkV2ZW50UHVsbFJlcXVlc3QSPQoOZGVwbG95X291dGNvbWUYByABKA4yJS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkRlcGxveU91dGNvbWUSGQoRamVua2luc19xdWV1ZV91cmwYCCABKAkSDwoHc3VtbWFyeRgJIAEoCRINCgVlcnJvchgKIAEoCSJRChBFdmVudFB1bGxSZXF1ZXN0Eg4KBm51bWJlchgBIAEoBRINCgV0aXRsZRgCIAEoCRIOCgZjb21taXQYAyABKAkSDgoGYWN0aXZlGAQgASgIIhoKGEdldENvbmZsaWN0TWF0cml4UmVxdWVzdCKcAQoZR2V0Q29uZmxpY3RNYXRyaXhSZXNwb25zZRIQCghiYXNlX3NoYRgBIAEoCRIPCgdudW1iZXJzGAIgAygFEjMKBXBhaXJzGAMgAygLMiQub3BlbmxpYnJhcnkudGVzdGluZy52MS5Db25mbGljdFBhaXISDwoHbWlzc2luZxgEIAMoBRIWCg5jb25mbGljdHNfYmFzZRgFIAMoBSIzCgxDb25mbGljdFBhaXISCQoBYRgBIAEoBRIJCgFiGAIgASgFEg0KBXBhdGhzGAMgAygJKpwBCgpDaGFuZ2VLaW5kEhsKF0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASEwoPQ0hBTkdFX0tJTkRfQUREEAESEwoPQ0hBTkdFX0tJTkRfUElOEAISFgoSQ0hBTkdFX0tJTkRfRU5BQkxFEAMSFwoTQ0hBTkdFX0tJTkRfRElTQUJMRRAEEhYKEkNIQU5HRV9LSU5EX1JFTU9WRRAFKm0KBVN0YWdlEhUKEVNUQUdFX1VOU1BFQ0lGSUVEEAASEAoMU1RBR0VfRU5BQkxFEAESEQoNU1RBR0VfRElTQUJMRRACEhUKEVNUQUdFX1BVTExfTEFURVNUEAMSEQoNU1RBR0VfVU5TVEFHRRAEKtcBCgpBZGRPdXRjb21lEhsKF0FERF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASFQoRQUREX09VVENPTUVfQURERUQQARIfChtBRERfT1VUQ09NRV9BTFJFQURZX1BSRVNFTlQQAhIbChdBRERfT1VUQ09NRV9JTlZBTElEX1JFRhADEhkKFUFERF9PVVRDT01FX05PVF9GT1VORBAEEiIKHkFERF9PVVRDT01FX0dJVEhVQl9VTkFWQUlMQUJMRRAFEhgKFEFERF9PVVRDT01FX05PVF9PUEVOEAYqigEKDURlcGxveU91dGNvbWUSHgoaREVQTE9ZX09VVENPTUVfVU5TUEVDSUZJRUQQABIcChhERVBMT1lfT1VUQ09NRV9UUklHR0VSRUQQARIfChtERVBMT1lfT1VUQ09NRV9VTkNPTkZJR1VSRUQQAhIaChZERVBMT1lfT1VUQ09NRV9EUllfUlVOEAMqbQoJTWVyZ2VhYmxlEhkKFU1FUkdFQUJMRV9VTlNQRUNJRklFRBAAEhUKEU1FUkdFQUJMRV9VTktOT1dOEAESEwoPTUVSR0VBQkxFX0NMRUFOEAISGQoVTUVSR0VBQkxFX0NPTkZMSUNUSU5HEAMq5wEKDlByZWRpY3RlZE1lcmdlEh8KG1BSRURJQ1RFRF9NRVJHRV9VTlNQRUNJRklFRBAAEhkKFVBSRURJQ1RFRF9NRVJHRV9DTEVBThABEiIKHlBSRURJQ1RFRF9NRVJHRV9DT05GTElDVFNfQkFTRRACEiAKHFBSRURJQ1RFRF9NRVJHRV9DT05GTElDVFNfUFIQAxIbChdQUkVESUNURURfTUVSR0VfTUlTU0lORxAEEhkKFVBSRURJQ1RFRF9NRVJHRV9FTVBUWRAFEhsKF1BSRURJQ1RFRF9NRVJHRV9SRUZVU0VEEAYqxwEKFE1lcmdlUHJlZGljdGlvblN0YXRlEiYKIk1FUkdFX1BSRURJQ1RJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIeChpNRVJHRV9QUkVESUNUSU9OX1NUQVRFX09GRhABEiIKHk1FUkdFX1BSRURJQ1RJT05fU1RBVEVfUEVORElORxACEiAKHE1FUkdFX1BSRURJQ1RJT05fU1RBVEVfUkVBRFkQAxIhCh1NRVJHRV9QUkVESUNUSU9OX1NUQVRFX0ZBSUxFRBAEKosCCgtJdGVtT3V0Y29tZRIcChhJVEVNX09VVENPTUVfVU5TUEVDSUZJRUQQABIYChRJVEVNX09VVENPTUVfQVBQTElFRBABEhsKF0lURU1fT1VUQ09NRV9OT1RfSU5fU0VUEAISIwofSVRFTV9PVVRDT01FX05PVEhJTkdfVE9fUkVTVE9SRRADEh8KG0lURU1fT1VUQ09NRV9IRUFEX1VOQ0hBTkdFRBAEEiMKH0lURU1fT1VUQ09NRV9HSVRIVUJfVU5BVkFJTEFCTEUQBRIaChZJVEVNX09VVENPTUVfVU5DSEFOR0VEEAYSIAocSVRFTV9PVVRDT01FX0FMUkVBRFlfUFJFU0VOVBAHKtEBCglFdmVudEtpbmQSGgoWRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhIKDkVWRU5UX0tJTkRfQUREEAESFQoRRVZFTlRfS0lORF9SRU1PVkUQAhIWChJFVkVOVF9LSU5EX1JFU1RPUkUQAxIUChBFVkVOVF9LSU5EX1NUQUdFEAQSFQoRRVZFTlRfS0lORF9ERVBMT1kQBRIcChhFVkVOVF9LSU5EX0RFUExPWV9GQUlMRUQQBhIaChZFVkVOVF9LSU5EX0VWSUNUX0RSSUZUEAcy8AkKDlRlc3RpbmdTZXJ2aWNlEmUKCUdldFN0YXR1cxIoLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0U3RhdHVzUmVxdWVzdBopLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0U3RhdHVzUmVzcG9uc2UiA5ACARJoCgtXYXRjaFN0YXR1cxIqLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuV2F0Y2hTdGF0dXNSZXF1ZXN0Gisub3BlbmxpYnJhcnkudGVzdGluZy52MS5XYXRjaFN0YXR1c1Jlc3BvbnNlMAESdAoOR2V0QnVpbGRSZXN1bHQSLS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldEJ1aWxkUmVzdWx0UmVxdWVzdBouLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0QnVpbGRSZXN1bHRSZXNwb25zZSIDkAIBEnEKDUdldFNlcnZlckluZm8SLC5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldFNlcnZlckluZm9SZXF1ZXN0Gi0ub3BlbmxpYnJhcnkudGVzdGluZy52MS5HZXRTZXJ2ZXJJbmZvUmVzcG9uc2UiA5ACARJXCgZBZGRQUnMSJS5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkFkZFBSc1JlcXVlc3QaJi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkFkZFBSc1Jlc3BvbnNlEmAKCVJlbW92ZVBScxIoLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuUmVtb3ZlUFJzUmVxdWVzdBopLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuUmVtb3ZlUFJzUmVzcG9uc2USYwoKUmVzdG9yZVBScxIpLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuUmVzdG9yZVBSc1JlcXVlc3QaKi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLlJlc3RvcmVQUnNSZXNwb25zZRJdCghTdGFnZVBScxInLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuU3RhZ2VQUnNSZXF1ZXN0Gigub3BlbmxpYnJhcnkudGVzdGluZy52MS5TdGFnZVBSc1Jlc3BvbnNlElcKBkRlcGxveRIlLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuRGVwbG95UmVxdWVzdBomLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuRGVwbG95UmVzcG9uc2USYwoKRXZpY3REcmlmdBIpLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuRXZpY3REcmlmdFJlcXVlc3QaKi5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkV2aWN0RHJpZnRSZXNwb25zZRJoCgpMaXN0RXZlbnRzEikub3BlbmxpYnJhcnkudGVzdGluZy52MS5MaXN0RXZlbnRzUmVxdWVzdBoqLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuTGlzdEV2ZW50c1Jlc3BvbnNlIgOQAgESfQoRR2V0Q29uZmxpY3RNYXRyaXgSMC5vcGVubGlicmFyeS50ZXN0aW5nLnYxLkdldENvbmZsaWN0TWF0cml4UmVxdWVzdBoxLm9wZW5saWJyYXJ5LnRlc3RpbmcudjEuR2V0Q29uZmxpY3RNYXRyaXhSZXNwb25zZSIDkAIBQu4BChpjb20ub3BlbmxpYnJhcnkudGVzdGluZy52MUIMVGVzdGluZ1Byb3RvUAFaSGdpdGh1Yi5jb20vaW50ZXJuZXRhcmNoaXZlL3Rlc3RpbmdkL2dlbi9vcGVubGlicmFyeS90ZXN0aW5nL3YxO3Rlc3Rpbmd2MaICA09UWKoCFk9wZW5saWJyYXJ5LlRlc3RpbmcuVjHKAhZPcGVubGlicmFyeVxUZXN0aW5nXFYx4gIiT3BlbmxpYnJhcnlcVGVzdGluZ1xWMVxHUEJNZXRhZGF0YeoCGE9wZW5saWJyYXJ5OjpUZXN0aW5nOjpWMWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * GetStatusRequest asks for the whole testing section.
@@ -193,6 +193,13 @@ export type GetStatusResponse = Message<"openlibrary.testing.v1.GetStatusRespons
    * @generated from field: openlibrary.testing.v1.GitHubStatus github = 20;
    */
   github?: GitHubStatus | undefined;
+
+  /**
+   * The prediction of the next deploy's merges (per row in PullRequest.predicted_merge).
+   *
+   * @generated from field: openlibrary.testing.v1.MergePrediction merge_prediction = 21;
+   */
+  mergePrediction?: MergePrediction | undefined;
 };
 
 /**
@@ -201,6 +208,74 @@ export type GetStatusResponse = Message<"openlibrary.testing.v1.GetStatusRespons
  */
 export const GetStatusResponseSchema: GenMessage<GetStatusResponse> = /*@__PURE__*/
   messageDesc(file_openlibrary_testing_v1_testing, 1);
+
+/**
+ * MergePrediction is the state of the prediction of the next deploy's merges, made
+ * with git in the service's mirror of the repository (--git-dir).
+ *
+ * @generated from message openlibrary.testing.v1.MergePrediction
+ */
+export type MergePrediction = Message<"openlibrary.testing.v1.MergePrediction"> & {
+  /**
+   * How far along it is; OFF without --git-dir.
+   *
+   * @generated from field: openlibrary.testing.v1.MergePredictionState state = 1;
+   */
+  state: MergePredictionState;
+
+  /**
+   * Why it is off, pending or failed, in words a person can act on (e.g. "start
+   * testingd with --git-dir", "fetching the PRs", "git fetch failed: …"); empty when
+   * ready.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * True when the rows show the prediction for earlier inputs while the current one
+   * is computed.
+   *
+   * @generated from field: bool stale = 3;
+   */
+  stale: boolean;
+
+  /**
+   * The base branch the deploy starts from (e.g. "master").
+   *
+   * @generated from field: string base_branch = 4;
+   */
+  baseBranch: string;
+
+  /**
+   * The base branch's commit the prediction starts from; empty when unknown.
+   *
+   * @generated from field: string base_sha = 5;
+   */
+  baseSha: string;
+
+  /**
+   * When the mirror last fetched from the remote successfully; unset when never.
+   *
+   * @generated from field: google.protobuf.Timestamp fetched_at = 6;
+   */
+  fetchedAt?: Timestamp | undefined;
+
+  /**
+   * The PRs the next deploy is predicted to skip (conflicting, missing or refused), in
+   * state order; each row says why.
+   *
+   * @generated from field: repeated int32 will_not_land = 7;
+   */
+  willNotLand: number[];
+};
+
+/**
+ * Describes the message openlibrary.testing.v1.MergePrediction.
+ * Use `create(MergePredictionSchema)` to create a new message.
+ */
+export const MergePredictionSchema: GenMessage<MergePrediction> = /*@__PURE__*/
+  messageDesc(file_openlibrary_testing_v1_testing, 2);
 
 /**
  * GitHubStatus is the service's standing with GitHub, so a person can tell fresh data
@@ -286,7 +361,7 @@ export type GitHubStatus = Message<"openlibrary.testing.v1.GitHubStatus"> & {
  * Use `create(GitHubStatusSchema)` to create a new message.
  */
 export const GitHubStatusSchema: GenMessage<GitHubStatus> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 2);
+  messageDesc(file_openlibrary_testing_v1_testing, 3);
 
 /**
  * PullRequest is one row of the testing set.
@@ -481,6 +556,28 @@ export type PullRequest = Message<"openlibrary.testing.v1.PullRequest"> & {
    * @generated from field: string mergeable_state = 26;
    */
   mergeableState: string;
+
+  /**
+   * What the next deploy is predicted to do with this PR's merge (see MergePrediction);
+   * UNSPECIFIED for a row the deploy does not merge or when there is no prediction.
+   *
+   * @generated from field: openlibrary.testing.v1.PredictedMerge predicted_merge = 27;
+   */
+  predictedMerge: PredictedMerge;
+
+  /**
+   * For PREDICTED_MERGE_CONFLICTS_PR: the earlier PR of the deploy it conflicts with.
+   *
+   * @generated from field: int32 conflicts_with = 28;
+   */
+  conflictsWith: number;
+
+  /**
+   * For a predicted conflict: the conflicting paths.
+   *
+   * @generated from field: repeated string conflict_paths = 29;
+   */
+  conflictPaths: string[];
 };
 
 /**
@@ -488,7 +585,7 @@ export type PullRequest = Message<"openlibrary.testing.v1.PullRequest"> & {
  * Use `create(PullRequestSchema)` to create a new message.
  */
 export const PullRequestSchema: GenMessage<PullRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 3);
+  messageDesc(file_openlibrary_testing_v1_testing, 4);
 
 /**
  * PendingChange is one change of the plan of the next deploy.
@@ -538,7 +635,7 @@ export type PendingChange = Message<"openlibrary.testing.v1.PendingChange"> & {
  * Use `create(PendingChangeSchema)` to create a new message.
  */
 export const PendingChangeSchema: GenMessage<PendingChange> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 4);
+  messageDesc(file_openlibrary_testing_v1_testing, 5);
 
 /**
  * WatchStatusRequest opens a status stream.
@@ -553,7 +650,7 @@ export type WatchStatusRequest = Message<"openlibrary.testing.v1.WatchStatusRequ
  * Use `create(WatchStatusRequestSchema)` to create a new message.
  */
 export const WatchStatusRequestSchema: GenMessage<WatchStatusRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 5);
+  messageDesc(file_openlibrary_testing_v1_testing, 6);
 
 /**
  * WatchStatusResponse is one message of the status stream.
@@ -581,7 +678,7 @@ export type WatchStatusResponse = Message<"openlibrary.testing.v1.WatchStatusRes
  * Use `create(WatchStatusResponseSchema)` to create a new message.
  */
 export const WatchStatusResponseSchema: GenMessage<WatchStatusResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 6);
+  messageDesc(file_openlibrary_testing_v1_testing, 7);
 
 /**
  * GetBuildResultRequest asks for the last build transcript.
@@ -596,7 +693,7 @@ export type GetBuildResultRequest = Message<"openlibrary.testing.v1.GetBuildResu
  * Use `create(GetBuildResultRequestSchema)` to create a new message.
  */
 export const GetBuildResultRequestSchema: GenMessage<GetBuildResultRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 7);
+  messageDesc(file_openlibrary_testing_v1_testing, 8);
 
 /**
  * GetBuildResultResponse is the parsed build transcript of the last deploy.
@@ -659,7 +756,7 @@ export type GetBuildResultResponse = Message<"openlibrary.testing.v1.GetBuildRes
  * Use `create(GetBuildResultResponseSchema)` to create a new message.
  */
 export const GetBuildResultResponseSchema: GenMessage<GetBuildResultResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 8);
+  messageDesc(file_openlibrary_testing_v1_testing, 9);
 
 /**
  * BuildPullRequest is one PR of the build transcript.
@@ -729,7 +826,7 @@ export type BuildPullRequest = Message<"openlibrary.testing.v1.BuildPullRequest"
  * Use `create(BuildPullRequestSchema)` to create a new message.
  */
 export const BuildPullRequestSchema: GenMessage<BuildPullRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 9);
+  messageDesc(file_openlibrary_testing_v1_testing, 10);
 
 /**
  * GetServerInfoRequest asks for system information.
@@ -744,7 +841,7 @@ export type GetServerInfoRequest = Message<"openlibrary.testing.v1.GetServerInfo
  * Use `create(GetServerInfoRequestSchema)` to create a new message.
  */
 export const GetServerInfoRequestSchema: GenMessage<GetServerInfoRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 10);
+  messageDesc(file_openlibrary_testing_v1_testing, 11);
 
 /**
  * GetServerInfoResponse is the system information and feature flags.
@@ -829,7 +926,7 @@ export type GetServerInfoResponse = Message<"openlibrary.testing.v1.GetServerInf
  * Use `create(GetServerInfoResponseSchema)` to create a new message.
  */
 export const GetServerInfoResponseSchema: GenMessage<GetServerInfoResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 11);
+  messageDesc(file_openlibrary_testing_v1_testing, 12);
 
 /**
  * FeatureFlag is one row of Open Library's feature-flag table.
@@ -858,7 +955,7 @@ export type FeatureFlag = Message<"openlibrary.testing.v1.FeatureFlag"> & {
  * Use `create(FeatureFlagSchema)` to create a new message.
  */
 export const FeatureFlagSchema: GenMessage<FeatureFlag> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 12);
+  messageDesc(file_openlibrary_testing_v1_testing, 13);
 
 /**
  * Viewer is the caller.
@@ -900,7 +997,7 @@ export type Viewer = Message<"openlibrary.testing.v1.Viewer"> & {
  * Use `create(ViewerSchema)` to create a new message.
  */
 export const ViewerSchema: GenMessage<Viewer> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 13);
+  messageDesc(file_openlibrary_testing_v1_testing, 14);
 
 /**
  * AddPRsRequest adds pull requests to the testing set.
@@ -929,7 +1026,7 @@ export type AddPRsRequest = Message<"openlibrary.testing.v1.AddPRsRequest"> & {
  * Use `create(AddPRsRequestSchema)` to create a new message.
  */
 export const AddPRsRequestSchema: GenMessage<AddPRsRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 14);
+  messageDesc(file_openlibrary_testing_v1_testing, 15);
 
 /**
  * AddPRsResponse says what happened to each ref.
@@ -957,7 +1054,7 @@ export type AddPRsResponse = Message<"openlibrary.testing.v1.AddPRsResponse"> & 
  * Use `create(AddPRsResponseSchema)` to create a new message.
  */
 export const AddPRsResponseSchema: GenMessage<AddPRsResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 15);
+  messageDesc(file_openlibrary_testing_v1_testing, 16);
 
 /**
  * AddResult is what happened to one ref.
@@ -999,7 +1096,7 @@ export type AddResult = Message<"openlibrary.testing.v1.AddResult"> & {
  * Use `create(AddResultSchema)` to create a new message.
  */
 export const AddResultSchema: GenMessage<AddResult> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 16);
+  messageDesc(file_openlibrary_testing_v1_testing, 17);
 
 /**
  * RemovePRsRequest removes PRs from the testing set.
@@ -1027,7 +1124,7 @@ export type RemovePRsRequest = Message<"openlibrary.testing.v1.RemovePRsRequest"
  * Use `create(RemovePRsRequestSchema)` to create a new message.
  */
 export const RemovePRsRequestSchema: GenMessage<RemovePRsRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 17);
+  messageDesc(file_openlibrary_testing_v1_testing, 18);
 
 /**
  * RemovePRsResponse says what happened to each number.
@@ -1055,7 +1152,7 @@ export type RemovePRsResponse = Message<"openlibrary.testing.v1.RemovePRsRespons
  * Use `create(RemovePRsResponseSchema)` to create a new message.
  */
 export const RemovePRsResponseSchema: GenMessage<RemovePRsResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 18);
+  messageDesc(file_openlibrary_testing_v1_testing, 19);
 
 /**
  * RestorePRsRequest undoes removals made since the last deploy.
@@ -1083,7 +1180,7 @@ export type RestorePRsRequest = Message<"openlibrary.testing.v1.RestorePRsReques
  * Use `create(RestorePRsRequestSchema)` to create a new message.
  */
 export const RestorePRsRequestSchema: GenMessage<RestorePRsRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 19);
+  messageDesc(file_openlibrary_testing_v1_testing, 20);
 
 /**
  * RestorePRsResponse says what happened to each number.
@@ -1111,7 +1208,7 @@ export type RestorePRsResponse = Message<"openlibrary.testing.v1.RestorePRsRespo
  * Use `create(RestorePRsResponseSchema)` to create a new message.
  */
 export const RestorePRsResponseSchema: GenMessage<RestorePRsResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 20);
+  messageDesc(file_openlibrary_testing_v1_testing, 21);
 
 /**
  * StagePRsRequest stages a change on rows.
@@ -1146,7 +1243,7 @@ export type StagePRsRequest = Message<"openlibrary.testing.v1.StagePRsRequest"> 
  * Use `create(StagePRsRequestSchema)` to create a new message.
  */
 export const StagePRsRequestSchema: GenMessage<StagePRsRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 21);
+  messageDesc(file_openlibrary_testing_v1_testing, 22);
 
 /**
  * StagePRsResponse says what happened to each number.
@@ -1174,7 +1271,7 @@ export type StagePRsResponse = Message<"openlibrary.testing.v1.StagePRsResponse"
  * Use `create(StagePRsResponseSchema)` to create a new message.
  */
 export const StagePRsResponseSchema: GenMessage<StagePRsResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 22);
+  messageDesc(file_openlibrary_testing_v1_testing, 23);
 
 /**
  * ItemResult is what a batch write did to one PR number.
@@ -1216,7 +1313,7 @@ export type ItemResult = Message<"openlibrary.testing.v1.ItemResult"> & {
  * Use `create(ItemResultSchema)` to create a new message.
  */
 export const ItemResultSchema: GenMessage<ItemResult> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 23);
+  messageDesc(file_openlibrary_testing_v1_testing, 24);
 
 /**
  * DeployRequest applies the plan and triggers Jenkins.
@@ -1244,7 +1341,7 @@ export type DeployRequest = Message<"openlibrary.testing.v1.DeployRequest"> & {
  * Use `create(DeployRequestSchema)` to create a new message.
  */
 export const DeployRequestSchema: GenMessage<DeployRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 24);
+  messageDesc(file_openlibrary_testing_v1_testing, 25);
 
 /**
  * DeployResponse says what the deploy did.
@@ -1286,7 +1383,7 @@ export type DeployResponse = Message<"openlibrary.testing.v1.DeployResponse"> & 
  * Use `create(DeployResponseSchema)` to create a new message.
  */
 export const DeployResponseSchema: GenMessage<DeployResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 25);
+  messageDesc(file_openlibrary_testing_v1_testing, 26);
 
 /**
  * EvictDriftRequest forgets cached drift.
@@ -1314,7 +1411,7 @@ export type EvictDriftRequest = Message<"openlibrary.testing.v1.EvictDriftReques
  * Use `create(EvictDriftRequestSchema)` to create a new message.
  */
 export const EvictDriftRequestSchema: GenMessage<EvictDriftRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 26);
+  messageDesc(file_openlibrary_testing_v1_testing, 27);
 
 /**
  * EvictDriftResponse carries the status with freshly resolved drift.
@@ -1335,7 +1432,7 @@ export type EvictDriftResponse = Message<"openlibrary.testing.v1.EvictDriftRespo
  * Use `create(EvictDriftResponseSchema)` to create a new message.
  */
 export const EvictDriftResponseSchema: GenMessage<EvictDriftResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 27);
+  messageDesc(file_openlibrary_testing_v1_testing, 28);
 
 /**
  * ListEventsRequest asks for a page of the audit trail.
@@ -1370,7 +1467,7 @@ export type ListEventsRequest = Message<"openlibrary.testing.v1.ListEventsReques
  * Use `create(ListEventsRequestSchema)` to create a new message.
  */
 export const ListEventsRequestSchema: GenMessage<ListEventsRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 28);
+  messageDesc(file_openlibrary_testing_v1_testing, 29);
 
 /**
  * ListEventsResponse is a page of the audit trail, newest first.
@@ -1398,7 +1495,7 @@ export type ListEventsResponse = Message<"openlibrary.testing.v1.ListEventsRespo
  * Use `create(ListEventsResponseSchema)` to create a new message.
  */
 export const ListEventsResponseSchema: GenMessage<ListEventsResponse> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 29);
+  messageDesc(file_openlibrary_testing_v1_testing, 30);
 
 /**
  * Event is one entry of the audit trail.
@@ -1482,7 +1579,7 @@ export type Event = Message<"openlibrary.testing.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 30);
+  messageDesc(file_openlibrary_testing_v1_testing, 31);
 
 /**
  * EventPullRequest is one PR an event touched.
@@ -1524,7 +1621,110 @@ export type EventPullRequest = Message<"openlibrary.testing.v1.EventPullRequest"
  * Use `create(EventPullRequestSchema)` to create a new message.
  */
 export const EventPullRequestSchema: GenMessage<EventPullRequest> = /*@__PURE__*/
-  messageDesc(file_openlibrary_testing_v1_testing, 31);
+  messageDesc(file_openlibrary_testing_v1_testing, 32);
+
+/**
+ * GetConflictMatrixRequest asks which active PRs conflict with each other.
+ *
+ * @generated from message openlibrary.testing.v1.GetConflictMatrixRequest
+ */
+export type GetConflictMatrixRequest = Message<"openlibrary.testing.v1.GetConflictMatrixRequest"> & {
+};
+
+/**
+ * Describes the message openlibrary.testing.v1.GetConflictMatrixRequest.
+ * Use `create(GetConflictMatrixRequestSchema)` to create a new message.
+ */
+export const GetConflictMatrixRequestSchema: GenMessage<GetConflictMatrixRequest> = /*@__PURE__*/
+  messageDesc(file_openlibrary_testing_v1_testing, 33);
+
+/**
+ * GetConflictMatrixResponse lists the conflicting pairs of the PRs active after the next
+ * deploy.
+ *
+ * @generated from message openlibrary.testing.v1.GetConflictMatrixResponse
+ */
+export type GetConflictMatrixResponse = Message<"openlibrary.testing.v1.GetConflictMatrixResponse"> & {
+  /**
+   * The base branch's commit each pair was merged onto.
+   *
+   * @generated from field: string base_sha = 1;
+   */
+  baseSha: string;
+
+  /**
+   * The PRs the pairs are made of, in state order: those active after the next deploy
+   * that merge onto the base branch on their own.
+   *
+   * @generated from field: repeated int32 numbers = 2;
+   */
+  numbers: number[];
+
+  /**
+   * Every pair that conflicts; a pair not listed merges cleanly together.
+   *
+   * @generated from field: repeated openlibrary.testing.v1.ConflictPair pairs = 3;
+   */
+  pairs: ConflictPair[];
+
+  /**
+   * PRs whose pin is not in the mirror, left out of the matrix.
+   *
+   * @generated from field: repeated int32 missing = 4;
+   */
+  missing: number[];
+
+  /**
+   * PRs that conflict with the base branch on their own (or that git refuses to merge,
+   * e.g. unrelated histories); they are left out of the pairs (every pair with them
+   * would conflict).
+   *
+   * @generated from field: repeated int32 conflicts_base = 5;
+   */
+  conflictsBase: number[];
+};
+
+/**
+ * Describes the message openlibrary.testing.v1.GetConflictMatrixResponse.
+ * Use `create(GetConflictMatrixResponseSchema)` to create a new message.
+ */
+export const GetConflictMatrixResponseSchema: GenMessage<GetConflictMatrixResponse> = /*@__PURE__*/
+  messageDesc(file_openlibrary_testing_v1_testing, 34);
+
+/**
+ * ConflictPair is two PRs that conflict with each other.
+ *
+ * @generated from message openlibrary.testing.v1.ConflictPair
+ */
+export type ConflictPair = Message<"openlibrary.testing.v1.ConflictPair"> & {
+  /**
+   * The PR earlier in state order.
+   *
+   * @generated from field: int32 a = 1;
+   */
+  a: number;
+
+  /**
+   * The PR later in state order.
+   *
+   * @generated from field: int32 b = 2;
+   */
+  b: number;
+
+  /**
+   * The conflicting paths when b is merged after a.
+   *
+   * @generated from field: repeated string paths = 3;
+   */
+  paths: string[];
+};
+
+/**
+ * Describes the message openlibrary.testing.v1.ConflictPair.
+ * Use `create(ConflictPairSchema)` to create a new message.
+ */
+export const ConflictPairSchema: GenMessage<ConflictPair> = /*@__PURE__*/
+  messageDesc(file_openlibrary_testing_v1_testing, 35);
 
 /**
  * ChangeKind is the kind of one change the next deploy makes.
@@ -1776,6 +1976,123 @@ export const MergeableSchema: GenEnum<Mergeable> = /*@__PURE__*/
   enumDesc(file_openlibrary_testing_v1_testing, 4);
 
 /**
+ * PredictedMerge is what the merge prediction expects the next deploy to do with a PR:
+ * the deploy script starts from the base branch and merges the pin of every PR active
+ * after the deploy, in state order, skipping one that conflicts.
+ *
+ * @generated from enum openlibrary.testing.v1.PredictedMerge
+ */
+export enum PredictedMerge {
+  /**
+   * No prediction for this row: the prediction is off or not computed yet (see
+   * GetStatusResponse.merge_prediction), or the PR is not merged by the next deploy
+   * (inactive after it, removed, merged or closed).
+   *
+   * @generated from enum value: PREDICTED_MERGE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The pin merges cleanly: the PR will be on the box.
+   *
+   * @generated from enum value: PREDICTED_MERGE_CLEAN = 1;
+   */
+  CLEAN = 1,
+
+  /**
+   * The pin conflicts with the base branch itself: the deploy skips the PR.
+   *
+   * @generated from enum value: PREDICTED_MERGE_CONFLICTS_BASE = 2;
+   */
+  CONFLICTS_BASE = 2,
+
+  /**
+   * The pin merges cleanly onto the base branch but conflicts with an earlier PR of the
+   * deploy (conflicts_with): the deploy skips it.
+   *
+   * @generated from enum value: PREDICTED_MERGE_CONFLICTS_PR = 3;
+   */
+  CONFLICTS_PR = 3,
+
+  /**
+   * The pinned commit is not in the service's mirror (not fetched yet, or force-pushed
+   * away): the deploy would print "Pinned commit … unavailable — skipping".
+   *
+   * @generated from enum value: PREDICTED_MERGE_MISSING = 4;
+   */
+  MISSING = 4,
+
+  /**
+   * The pin is already contained in the integration branch: nothing to merge.
+   *
+   * @generated from enum value: PREDICTED_MERGE_EMPTY = 5;
+   */
+  EMPTY = 5,
+
+  /**
+   * git refused the merge for another reason (e.g. unrelated histories): skipped.
+   *
+   * @generated from enum value: PREDICTED_MERGE_REFUSED = 6;
+   */
+  REFUSED = 6,
+}
+
+/**
+ * Describes the enum openlibrary.testing.v1.PredictedMerge.
+ */
+export const PredictedMergeSchema: GenEnum<PredictedMerge> = /*@__PURE__*/
+  enumDesc(file_openlibrary_testing_v1_testing, 5);
+
+/**
+ * MergePredictionState says how far along the merge prediction is.
+ *
+ * @generated from enum openlibrary.testing.v1.MergePredictionState
+ */
+export enum MergePredictionState {
+  /**
+   * Not used.
+   *
+   * @generated from enum value: MERGE_PREDICTION_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The service runs without --git-dir: there is no prediction (reason says so).
+   *
+   * @generated from enum value: MERGE_PREDICTION_STATE_OFF = 1;
+   */
+  OFF = 1,
+
+  /**
+   * Being computed (or waiting for the first fetch); rows may show the prediction for
+   * earlier inputs (stale).
+   *
+   * @generated from enum value: MERGE_PREDICTION_STATE_PENDING = 2;
+   */
+  PENDING = 2,
+
+  /**
+   * The rows' predictions are for exactly the current plan and base commit.
+   *
+   * @generated from enum value: MERGE_PREDICTION_STATE_READY = 3;
+   */
+  READY = 3,
+
+  /**
+   * git or a fetch failed (reason); retried in the background.
+   *
+   * @generated from enum value: MERGE_PREDICTION_STATE_FAILED = 4;
+   */
+  FAILED = 4,
+}
+
+/**
+ * Describes the enum openlibrary.testing.v1.MergePredictionState.
+ */
+export const MergePredictionStateSchema: GenEnum<MergePredictionState> = /*@__PURE__*/
+  enumDesc(file_openlibrary_testing_v1_testing, 6);
+
+/**
  * ItemOutcome is what a batch write did to one PR number.
  *
  * @generated from enum openlibrary.testing.v1.ItemOutcome
@@ -1843,7 +2160,7 @@ export enum ItemOutcome {
  * Describes the enum openlibrary.testing.v1.ItemOutcome.
  */
 export const ItemOutcomeSchema: GenEnum<ItemOutcome> = /*@__PURE__*/
-  enumDesc(file_openlibrary_testing_v1_testing, 5);
+  enumDesc(file_openlibrary_testing_v1_testing, 7);
 
 /**
  * EventKind is the kind of an audit-trail event.
@@ -1912,7 +2229,7 @@ export enum EventKind {
  * Describes the enum openlibrary.testing.v1.EventKind.
  */
 export const EventKindSchema: GenEnum<EventKind> = /*@__PURE__*/
-  enumDesc(file_openlibrary_testing_v1_testing, 6);
+  enumDesc(file_openlibrary_testing_v1_testing, 8);
 
 /**
  * TestingService is served on one port over Connect (JSON and binary), gRPC and
@@ -2059,6 +2376,21 @@ export const TestingService: GenService<{
     methodKind: "unary";
     input: typeof ListEventsRequestSchema;
     output: typeof ListEventsResponseSchema;
+  },
+  /**
+   * GetConflictMatrix says which pairs of the PRs active after the next deploy conflict
+   * with each other (each pair merged onto the base branch, on its own), computed on
+   * demand with git in the service's mirror of the repository and cached by its exact
+   * inputs. FAILED_PRECONDITION when the service runs without --git-dir; UNAVAILABLE
+   * when git fails; DEADLINE_EXCEEDED when it takes longer than the caller waits (the
+   * computation goes on: ask again).
+   *
+   * @generated from rpc openlibrary.testing.v1.TestingService.GetConflictMatrix
+   */
+  getConflictMatrix: {
+    methodKind: "unary";
+    input: typeof GetConflictMatrixRequestSchema;
+    output: typeof GetConflictMatrixResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_openlibrary_testing_v1_testing, 0);

@@ -44,6 +44,12 @@ if [ -n "$memcached" ]; then
 	done
 fi
 
+# Issue 8's deploy prediction: real git on a generated repository of 3,000 files and
+# 2,000 commits (built once, a few seconds), 5 iterations each.
+line=(go test -run '^$' -bench 'BenchmarkPredict20|BenchmarkPairwise20|BenchmarkDeployScript20' -benchtime 5x ./integrations/gitmirror/)
+echo "bench: ${line[*]}" >&2
+"${line[@]}" | tee -a "$tmp/gobench.txt" >&2
+
 command="./scripts/bench.sh${*:+ $*}"
 if [ -n "${MAKELEVEL:-}" ]; then
 	command="make bench (./scripts/bench.sh${*:+ $*})"

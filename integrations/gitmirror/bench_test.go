@@ -283,3 +283,27 @@ func cloneWork(t *testing.T, up string) string {
 	git(t, dir, "fetch", "-q", "origin", "+refs/pull/*/head:refs/remotes/origin/pull/*")
 	return dir
 }
+
+// BenchmarkDeployScript20 is the baseline: what the deploy script does with the same
+// 20 PRs, for real, in a work tree of the same repository: from master, `git merge
+// --no-edit` each pin in order, `git merge --abort` on a conflict. It is what a
+// maintainer waits for today (before Jenkins rebuilds anything) to learn which PRs
+// conflict; the prediction gives the same answer without a work tree.
+func BenchmarkDeployScript20(b *testing.B) {
+	_, r := benchMirror(b)
+	work := filepath.Join(b.TempDir(), "work")
+	git(b, filepath.Dir(work), "clone", "-q", "--no-local", r.upstream, work)
+	git(b, work, "fetch", "-q", "origin", "+refs/pull/*:refs/pull/*")
+	skipped := 0
+	for b.Loop() {
+		git(b, work, "checkout", "-q", "-f", "-B", "dev-merged", r.base)
+		skipped = 0
+		for _, it := range r.items {
+			if _, err := gitTry(b, work, nil, "-c", "user.name=T", "-c", "user.email=t@example.org", "merge", "-q", "--no-edit", it.Pin); err != nil {
+				git(b, work, "merge", "--abort")
+				skipped++
+			}
+		}
+	}
+	b.ReportMetric(float64(skipped), "skipped")
+}

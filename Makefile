@@ -12,8 +12,9 @@ GO_PKGS     := ./...
 
 all: build
 
-## deps: install what tests need (Debian's memcached and Chromium, the web UI's npm packages)
+## deps: install what tests need (Debian's memcached, Chromium and git, the web UI's npm packages)
 deps:
+	@command -v git >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq git; }
 	@command -v memcached >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq memcached; }
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 	@[ webui/node_modules/.package-lock.json -nt webui/package-lock.json ] || npm ci --prefix webui --no-audit --no-fund

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -191,23 +190,13 @@ func newDocsEnv(t *testing.T, args ...string) *docsEnv {
 	upstream := gittest.New(t)
 	upstream.SetBranch("master", upstream.Commit("", map[string]string{"README": "hello\n"}, "base"))
 	mirror := upstream.Mirror()
-	cfg, err := parseConfig(append([]string{
+	srvURL := serveInProcess(t, append([]string{
 		"--state-file", state, "--build-status-file", filepath.Join(dir, "_dev-merged_status.txt"),
 		"--github-api-url", gh.URL + "/", "--jenkins-runs-url", jk.RunsURL(),
 		"--jenkins-trigger-url", jk.TriggerURL(), "--base-path", "/status/v2/",
 		"--git-dir", mirror,
-	}, args...), env(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, release, err := buildService(t.Context(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(release)
-	srv := httptest.NewServer(newHandler(cfg, svc, slog.New(slog.DiscardHandler)))
-	t.Cleanup(srv.Close)
-	e := &docsEnv{url: srv.URL + "/status/v2/"}
+	}, args...)...)
+	e := &docsEnv{url: srvURL + "/status/v2/"}
 	e.doc = getOpenAPI(t, http.DefaultClient, e.url+"openapi.json")
 	// The mirror's first fetch runs in the background at start.
 	waitMirrorFetched(t, upstream, mirror)

@@ -2,9 +2,7 @@ package main
 
 import (
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,22 +38,10 @@ func TestGitHubWiring(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "_testing-prs.json")
 	writeFile(t, state, `{"last_deploy_at": "", "prs": [{"pr": 7, "commit": "`+pin+`", "active": true, "title": "Seven"}]}`)
-	cfg, err := parseConfig([]string{
-		"--state-file", state, "--build-status-file", filepath.Join(dir, "t.txt"),
+	srvURL := serveInProcess(t, "--state-file", state, "--build-status-file", filepath.Join(dir, "t.txt"),
 		"--github-api-url", gh.URL, "--github-webhook-secret", secret,
-		"--memcache", mcAddr, "--base-path", "/status/v2/",
-	}, env(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, release, err := buildService(t.Context(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(release)
-	srv := httptest.NewServer(newHandler(cfg, svc, slog.New(slog.DiscardHandler)))
-	t.Cleanup(srv.Close)
-	client := testingv1connect.NewTestingServiceClient(http.DefaultClient, srv.URL+"/status/v2/", connect.WithProtoJSON())
+		"--memcache", mcAddr, "--base-path", "/status/v2/")
+	client := testingv1connect.NewTestingServiceClient(http.DefaultClient, srvURL+"/status/v2/", connect.WithProtoJSON())
 	status := func() *testingv1.GetStatusResponse {
 		t.Helper()
 		res, err := client.GetStatus(t.Context(), connect.NewRequest(&testingv1.GetStatusRequest{}))
@@ -68,7 +54,7 @@ func TestGitHubWiring(t *testing.T) {
 		t.Fatalf("first status: drift %d, github %v", st.Prs[0].Drift, st.Github)
 	}
 
-	gh.SetWebhook(srv.URL+"/status/v2/webhooks/github", []byte(secret))
+	gh.SetWebhook(srvURL+"/status/v2/webhooks/github", []byte(secret))
 	if d := gh.Ping(); d.Status != http.StatusOK {
 		t.Errorf("ping: %d %v", d.Status, d.Err)
 	}
@@ -108,7 +94,7 @@ func TestGitHubWiring(t *testing.T) {
 		t.Errorf("legacy key %q; want %q", legacy, want)
 	}
 
-	resp, err := http.Get(srv.URL + "/status/v2/metrics")
+	resp, err := http.Get(srvURL + "/status/v2/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/internetarchive/testingd/gen/openlibrary/testing/v1/testingv1connect"
 )
 
 // TestBinary builds testingd and runs it as a person or a service manager
@@ -196,4 +200,30 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(builtBinary.dir)
 	}
 	os.Exit(code)
+}
+
+// buildInProcess parses args as testingd's flags and builds the service as main does,
+// released when the test ends.
+func buildInProcess(t *testing.T, args ...string) (config, testingv1connect.TestingServiceHandler) {
+	t.Helper()
+	cfg, err := parseConfig(args, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, release, err := buildService(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	return cfg, svc
+}
+
+// serveInProcess is buildInProcess served over real HTTP by testingd's own handler
+// (routes, interceptors, metrics); it returns the server's URL.
+func serveInProcess(t *testing.T, args ...string) string {
+	t.Helper()
+	cfg, svc := buildInProcess(t, args...)
+	srv := httptest.NewServer(newHandler(cfg, svc, slog.New(slog.DiscardHandler)))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }

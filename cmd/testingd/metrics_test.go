@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -144,30 +142,18 @@ func newMetricsEnv(t *testing.T) *metricsEnv {
 	jk.SetToken("jenkins-token")
 
 	dir := t.TempDir()
-	cfg, err := parseConfig([]string{
-		"--state-file", filepath.Join(dir, "_testing-prs.json"), "--build-status-file", filepath.Join(dir, "t.txt"),
+	srvURL := serveInProcess(t, "--state-file", filepath.Join(dir, "_testing-prs.json"), "--build-status-file", filepath.Join(dir, "t.txt"),
 		"--github-api-url", gh.URL, "--jenkins-trigger-url", jk.TriggerURL(), "--jenkins-runs-url", jk.RunsURL(),
 		"--jenkins-token", "jenkins-token",
 		// Nothing asks GitHub on a timer: every request comes from the script.
 		"--github-reconcile-interval", "0", "--drift-ttl", "1h",
-		"--base-path", "/status/v2/",
-	}, env(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, release, err := buildService(t.Context(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(release)
-	srv := httptest.NewServer(newHandler(cfg, svc, slog.New(slog.DiscardHandler)))
-	t.Cleanup(srv.Close)
+		"--base-path", "/status/v2/")
 	return &metricsEnv{
 		gh:      gh,
 		jk:      jk,
-		url:     srv.URL,
-		client:  testingv1connect.NewTestingServiceClient(http.DefaultClient, srv.URL+"/status/v2/", connect.WithProtoJSON()),
-		metrics: srv.URL + "/status/v2/metrics",
+		url:     srvURL,
+		client:  testingv1connect.NewTestingServiceClient(http.DefaultClient, srvURL+"/status/v2/", connect.WithProtoJSON()),
+		metrics: srvURL + "/status/v2/metrics",
 	}
 }
 
@@ -414,18 +400,8 @@ func newMetricsEnvService(t *testing.T) testingv1connect.TestingServiceHandler {
 	t.Helper()
 	gh := fakegithub.New(t)
 	dir := t.TempDir()
-	cfg, err := parseConfig([]string{
-		"--state-file", filepath.Join(dir, "_testing-prs.json"), "--build-status-file", filepath.Join(dir, "t.txt"),
-		"--github-api-url", gh.URL, "--github-reconcile-interval", "0",
-	}, env(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, release, err := buildService(t.Context(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(release)
+	_, svc := buildInProcess(t, "--state-file", filepath.Join(dir, "_testing-prs.json"), "--build-status-file", filepath.Join(dir, "t.txt"),
+		"--github-api-url", gh.URL, "--github-reconcile-interval", "0")
 	return svc
 }
 

@@ -6,7 +6,7 @@
 #
 #   docker build -t testingd --build-arg VERSION=$(git describe --tags --always) \
 #     --build-arg REVISION=$(git rev-parse HEAD) .
-#   docker build --target static -t testingd:static .   # distroless, no git, no shell
+#   docker build --target static -t testingd:static .   # scratch: no git, no shell
 #
 # No Node or npm: the web UI's bundle is committed in webui/dist and embedded by
 # go:embed. deploy/deploy_test.go runs this file's `go build` line and checks
@@ -34,10 +34,12 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     -ldflags="-s -w -X main.version=${VERSION} -X main.revision=${REVISION}" \
     -o /out/testingd ./cmd/testingd
 
-# ---- static: distroless, nothing but the binary, CA certificates and tzdata.
-# For deployments that never shell out to git (no Open Library mirror): smallest
-# and with nothing to exploit, but also no shell to debug with.
-FROM gcr.io/distroless/static-debian12:nonroot AS static
+# ---- static: nothing but the binary and the CA certificates (from the build
+# stage's Debian), on an empty image. For deployments that never shell out to git
+# (no --git-dir): smallest and with nothing to exploit, but also no shell to debug
+# with. A numeric user: there is no /etc/passwd to name one in.
+FROM scratch AS static
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/testingd /usr/local/bin/testingd
 # Production defaults (every one is overridden by a flag or another -e): serve on
 # every interface of the container, which --auth dev refuses, so Open Library's

@@ -60,6 +60,11 @@ type worldOptions struct {
 	noJenkins bool
 	// noState starts without a state file.
 	noState bool
+	// state, when set, is written as the state file instead of the fixture.
+	state []byte
+	// predictor, when set, is the service's merge predictor (as with --git-dir); it
+	// gets the function that tells the service a prediction changed.
+	predictor func(notify func()) service.MergePredictor
 }
 
 func newWorld(t *testing.T, o worldOptions) *world {
@@ -67,7 +72,12 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	dir := t.TempDir()
 	w := &world{statePath: filepath.Join(dir, "_testing-prs.json")}
 	transcript := filepath.Join(dir, "_dev-merged_status.txt")
-	if !o.noState {
+	switch {
+	case o.state != nil:
+		if err := os.WriteFile(w.statePath, o.state, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	case !o.noState:
 		copyFile(t, fixtures+"testing-prs.json", w.statePath)
 	}
 	copyFile(t, fixtures+"dev-merged-status.txt", transcript)
@@ -112,6 +122,10 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	}
 
 	var svc *service.Server
+	var predictor service.MergePredictor
+	if o.predictor != nil {
+		predictor = o.predictor(func() { svc.Notify() })
+	}
 	resolver := drift.New(gh, memcache.NewMemory(memcache.DefaultMaxEntries), drift.Options{
 		Repo: repo, TTL: time.Minute, Concurrency: 8, OnUpdate: func() { svc.Notify() }, Budget: gh.Budget, Reserve: -1,
 	})
@@ -119,7 +133,7 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		Store: persistence.NewStore(w.statePath, nil), Audit: persistence.OpenAuditLog(persistence.AuditPath(w.statePath), nil),
 		GitHub: gh, TranscriptPath: transcript, Drift: resolver, Jenkins: jk, Auth: auth,
 		Repo: repo, JenkinsJobURL: "https://jenkins.example/job/deploy/", GitHubBudget: gh.Budget,
-		ReconcileInterval: -1, DriftTTL: time.Minute,
+		ReconcileInterval: -1, DriftTTL: time.Minute, Predictor: predictor,
 	})
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -87,6 +87,14 @@ watch reconnects by itself. Ctrl-C exits with status 0.`},
 			flags: func(fs *flag.FlagSet, o *options) {
 				fs.BoolVar(&o.full, "full", false, "also print git's status and each PR's merge output")
 			}},
+		{name: "conflicts", summary: "which PRs of the next deploy conflict with each other (needs testingd --git-dir)", rpc: "GetConflictMatrix", maxArgs: 0, run: runConflicts,
+			detail: `Merges every two PRs active after the next deploy onto the base branch, with git in
+testingd's mirror of the repository, and prints each pair that conflicts with the
+paths ("#103 × #104: b.txt"), then the PRs left out: those that conflict with the
+base branch on their own, and those whose pinned commit is not fetched yet. status
+shows what the deploy itself will do (it merges in order, skipping a conflict).
+Exit 3 when the server runs without --git-dir; exit 4 when git fails or the matrix is
+still being computed (ask again).`},
 		{name: "info", summary: "server version, feature flags, and who you are to it", rpc: "GetServerInfo", maxArgs: 0, run: runInfo},
 		{name: "completion", args: "bash|zsh|fish", summary: "print a shell completion script (see testingctl help completion)", minArgs: 1, maxArgs: 1, local: true, run: runCompletion,
 			detail: completionHelp},

@@ -31,6 +31,7 @@ func runDeploy(ctx context.Context, a *app, o *options, _ []string) error {
 			return writeJSON(a.out, res)
 		}
 		renderPlan(a.out, res.Applied, "Deploy would apply")
+		renderPrediction(a.out, res.Status.GetMergePrediction(), res.Status.GetPrs(), true)
 		if len(res.Applied) > 0 {
 			fmt.Fprintln(a.out, "Deploy it with: testingctl deploy")
 		}
@@ -54,6 +55,9 @@ func runDeploy(ctx context.Context, a *app, o *options, _ []string) error {
 			w = a.err // stdout is for the JSON of the deploy
 		}
 		renderPlan(w, plan.Applied, "Deploy")
+		// What the merges will do, before the question: a PR that will not land is a
+		// reason to fix the set first.
+		renderPrediction(w, plan.Status.GetMergePrediction(), plan.Status.GetPrs(), true)
 		if plan.Status != nil && !plan.Status.JenkinsConfigured {
 			fmt.Fprintln(w, "Jenkins is not configured on this server: the state will advance, but NOTHING will be deployed.")
 		}

@@ -30,9 +30,9 @@ const exitCodesHelp = `Exit codes:
   2    usage: bad command line, or the server's INVALID_ARGUMENT
   3    refused: UNAUTHENTICATED or PERMISSION_DENIED (token), ABORTED (the state
        changed since --expected-version / the plan shown), FAILED_PRECONDITION
-       (e.g. nothing to deploy)
+       (e.g. nothing to deploy, conflicts on a testingd without --git-dir)
   4    unavailable: the server cannot be reached or did not answer in time,
-       or it answered UNAVAILABLE (GitHub or Jenkins down); try again later
+       or it answered UNAVAILABLE (GitHub, Jenkins or git down); try again later
   5    incomplete: a batch (add, remove, …) ran, but some items were not applied
   130  interrupted (Ctrl-C); watch exits 0 on Ctrl-C
 `
@@ -90,6 +90,9 @@ func (a *app) classify(ctx context.Context, err error) *cliError {
 		out.hint = "the testing set changed meanwhile; nothing was changed: run `testingctl status` and try again"
 	case connect.CodeFailedPrecondition:
 		out.exit = exitRefused
+		if a.cmd == "conflicts" {
+			out.hint = "start testingd with --git-dir pointing at a bare clone of the repository (testingctl status says why the prediction is off)"
+		}
 	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted:
 		out.exit = exitUnavailable
 		switch {
@@ -100,6 +103,9 @@ func (a *app) classify(ctx context.Context, err error) *cliError {
 			out.hint = "the server speaks plain HTTP: use an http:// --server"
 		case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls:"):
 			out.hint = "the server's TLS certificate was not accepted: check the host name in --server"
+		case code == connect.CodeDeadlineExceeded && a.cmd == "conflicts":
+			out.message = fmt.Sprintf("the conflict matrix was not ready within %s", a.timeout)
+			out.hint = "testingd goes on computing it: ask again shortly, or allow longer with --timeout"
 		case code == connect.CodeDeadlineExceeded:
 			out.message = fmt.Sprintf("testingd at %s did not answer within %s", a.conn.baseURL, a.timeout)
 			out.hint = "try again, or allow longer with --timeout"

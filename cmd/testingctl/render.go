@@ -169,18 +169,36 @@ func renderStatus(w io.Writer, st *testingv1.GetStatusResponse, now time.Time) {
 		}
 		fmt.Fprintf(tw, "GitHub:\t%s\n", line)
 	}
+	if line := mirrorLine(st.MergePrediction, now); line != "" {
+		fmt.Fprintf(tw, "Git mirror:\t%s\n", line)
+	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)
 
 	if len(st.Prs) == 0 {
 		fmt.Fprintln(w, "No PRs in the testing set. Add some with: testingctl add 13269 '#13270' https://github.com/…/pull/13271")
 	} else {
+		// MERGE (the predicted merge of the next deploy) only when the server
+		// predicts: without --git-dir the table stays as it was.
+		merge := predicted(st.Prs)
 		tw = newTable(w)
-		fmt.Fprintln(tw, "PR\tON\tPIN\tDRIFT\tNEXT\tFLAGS\tTITLE")
+		if merge {
+			fmt.Fprintln(tw, "PR\tON\tPIN\tDRIFT\tNEXT\tMERGE\tFLAGS\tTITLE")
+		} else {
+			fmt.Fprintln(tw, "PR\tON\tPIN\tDRIFT\tNEXT\tFLAGS\tTITLE")
+		}
 		for _, p := range st.Prs {
-			fmt.Fprintf(tw, "#%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Number, onWord(p), pinWord(p), driftWord(p), changeWord(p.Action), flagsWord(p), titleWord(p))
+			next := changeWord(p.Action)
+			if merge {
+				next += "\t" + mergeWord(p, st.MergePrediction)
+			}
+			fmt.Fprintf(tw, "#%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Number, onWord(p), pinWord(p), driftWord(p), next, flagsWord(p), titleWord(p))
 		}
 		_ = tw.Flush()
+	}
+	if st.MergePrediction.GetState() != testingv1.MergePredictionState_MERGE_PREDICTION_STATE_UNSPECIFIED {
+		fmt.Fprintln(w)
+		renderPrediction(w, st.MergePrediction, st.Prs, false)
 	}
 	if len(st.MergeConflicts) > 0 {
 		nums := make([]string, len(st.MergeConflicts))

@@ -61,9 +61,6 @@ func newPredictWorld(t *testing.T) *predictWorld {
 	r := gittest.New(t)
 	root := r.Commit("", map[string]string{"a.txt": "one\ntwo\nthree\n", "b.txt": "first\nsecond\n", "c.txt": "alpha\nbeta\n"}, "base")
 	r.SetBranch("master", r.Commit(root, map[string]string{"a.txt": "ONE\ntwo\nthree\n"}, "master moves a.txt"))
-	// gittest makes a root commit on a temporary branch: drop it so that #106 can be
-	// another root.
-	r.Git("branch", "-D", "gittest-tmp")
 	pins := map[int]string{
 		101: r.Commit(root, map[string]string{"x.txt": "x\n"}, "pr 101"),
 		102: r.Commit(root, map[string]string{"a.txt": "uno\ntwo\nthree\n"}, "pr 102"),

@@ -77,7 +77,8 @@ func (r *Repo) TryIn(dir string, args ...string) error {
 func (r *Repo) Commit(parent string, files map[string]string, msg string) string {
 	r.t.Helper()
 	if parent == "" {
-		r.Git("checkout", "-q", "--orphan", "gittest-tmp")
+		// A branch of its own for each root commit (an orphan branch must not exist yet).
+		r.Git("checkout", "-q", "--orphan", "gittest-root-"+strconv.Itoa(r.n))
 		r.Git("rm", "-rfq", "--ignore-unmatch", ".")
 	} else {
 		r.Git("checkout", "-q", "--detach", parent)

@@ -60,7 +60,7 @@ done < <(grep -rHoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed -E
 {
 	echo "# Fuzzing"
 	echo
-	echo "Every parser of outside input has a fuzz target (\`go test -fuzz\`): the state file, the build transcript, the audit trail, PR references, GitHub's pull JSON, listing, comparison and rate-limit headers (\`FuzzClientAnswers\` feeds arbitrary answers to the real client), webhook payloads and signatures, Open Library's cookies, usergroups, feature flags and token file, Jenkins' runs, and the legacy drift cache (codec and JSON). Each keeps a seed corpus in its package's \`testdata/fuzz/<Target>/\` (plus the seeds written in the code), which \`go test\` runs every time; a crasher found here would be kept there as a regression test."
+	echo "Every parser of outside input has a fuzz target (\`go test -fuzz\`): the state file, the build transcript, the audit trail, PR references, GitHub's pull JSON, listing, comparison and rate-limit headers (\`FuzzClientAnswers\` feeds arbitrary answers to the real client), webhook payloads and signatures, Open Library's cookies, usergroups, feature flags and token file, Jenkins' runs, the legacy drift cache (codec and JSON), and git's output as the deploy prediction reads it (\`merge-tree\` single and batched, \`cat-file --batch-check\`, \`for-each-ref\`, \`git --version\`). Each keeps a seed corpus in its package's \`testdata/fuzz/<Target>/\` (plus the seeds written in the code), which \`go test\` runs every time; a crasher found here would be kept there as a regression test."
 	echo
 	echo "Written by \`scripts/fuzz.sh\` (FUZZTIME=$fuzztime per target, $(nproc) cores, $(go version | cut -d' ' -f3)); the machine was shared with other work while it ran, so exec counts are lower bounds."
 	echo

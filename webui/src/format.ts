@@ -2,7 +2,14 @@
 // plan wording. No DOM, no RPC: unit-testable in any JS runtime.
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { ChangeKind, Mergeable, type PullRequest } from "./gen/openlibrary/testing/v1/testing_pb.js";
+import {
+  ChangeKind,
+  Mergeable,
+  MergePredictionState,
+  PredictedMerge,
+  type MergePrediction,
+  type PullRequest,
+} from "./gen/openlibrary/testing/v1/testing_pb.js";
 
 export const DEFAULT_REPO = "internetarchive/openlibrary";
 
@@ -169,6 +176,55 @@ export function mergePill(pr: PullRequest): MergePill | undefined {
     return { label: "checking…", kind: "checking", title: `GitHub is still working out whether this PR merges cleanly${said}` };
   }
   return undefined;
+}
+
+/**
+ * Why the next deploy is predicted to skip the PR, in the words of the row and the
+ * deploy confirmation ("conflicts with #13208 in a.py, b.py"; without the paths when
+ * `paths` is false); "" when it merges (clean, empty) or nothing is predicted.
+ */
+export function skipReason(pr: PullRequest, base: string, paths = true): string {
+  const k = pr.predictedMerge;
+  const why =
+    k === PredictedMerge.CONFLICTS_BASE
+      ? `conflicts with ${base || "the base branch"}`
+      : k === PredictedMerge.CONFLICTS_PR
+        ? `conflicts with #${pr.conflictsWith}`
+        : k === PredictedMerge.MISSING
+          ? "its pinned commit is not fetched yet"
+          : k === PredictedMerge.REFUSED
+            ? "git refuses to merge it"
+            : "";
+  return why && paths && pr.conflictPaths.length ? `${why} in ${pr.conflictPaths.join(", ")}` : why;
+}
+
+/** "#13370, #13371". */
+export function prList(numbers: readonly number[]): string {
+  return numbers.map((n) => `#${n}`).join(", ");
+}
+
+/**
+ * The merge prediction in one line: what will not land, or that it is being
+ * computed, off or failed (with the server's reason); `warn` when it says something
+ * is wrong. Undefined from a server that does not predict (no merge_prediction).
+ */
+export function predictionLine(p: MergePrediction | undefined): { text: string; warn: boolean } | undefined {
+  if (!p?.state) return undefined;
+  const n = p.willNotLand.length;
+  const reason = p.reason ? ` (${p.reason})` : "";
+  switch (p.state) {
+    case MergePredictionState.OFF:
+      return { text: `Prediction off: ${p.reason}`, warn: false };
+    case MergePredictionState.FAILED:
+      return { text: `Prediction failed: ${p.reason}`, warn: true };
+  }
+  if (p.state === MergePredictionState.PENDING && !p.stale) {
+    return { text: `Predicting the deploy's merges…${reason}`, warn: false };
+  }
+  return {
+    text: `Prediction${p.stale ? " (updating…)" : ""}: ${n ? `${plural(n, "PR")} will not land: ${prList(p.willNotLand)}` : "every PR merges cleanly"}.${reason}`,
+    warn: n > 0,
+  };
 }
 
 /** Update (stage a pin to the head) makes sense when the head moved and nothing is staged. */

@@ -12,9 +12,10 @@ import { clientContext, type TestingClient } from "./client.js";
 import { describe, type Action } from "./errors.js";
 import { AddEvent, RemoveEvent, RestoreEvent, StageEvent } from "./events.js";
 import { FaviconBadge } from "./favicon-badge.js";
-import { plural, signInUrl, tsMs } from "./format.js";
+import { formatTime, plural, predictionLine, shortSha, signInUrl, skipReason, tsMs } from "./format.js";
 import {
   DeployOutcome,
+  MergePredictionState,
   type GetStatusResponse,
   type ItemResult,
   type AddResult,
@@ -108,7 +109,7 @@ export class TrApp extends LitElement {
         font-size: 0.85rem;
         margin: 0 0 0.15rem;
       }
-      .drift-note .warn {
+      .warn {
         color: var(--tr-warning);
       }
       .gate {
@@ -158,7 +159,9 @@ export class TrApp extends LitElement {
   @state() private deploying = false;
   @state() private refreshing = false;
   @state() private writes = 0;
-  @state() private confirm: { changes: readonly PendingChange[]; version: string; jenkins: boolean } | undefined;
+  @state() private confirm:
+    | { changes: readonly PendingChange[]; version: string; jenkins: boolean; skips: readonly string[] }
+    | undefined;
   @state() private shortcutsOpen = false;
 
   @query("tr-add-form") private addForm!: TrAddForm | null;
@@ -332,7 +335,14 @@ export class TrApp extends LitElement {
     const s = this.live.status;
     if (!s || !s.hasPending) return;
     // The plan and version the user confirms are the ones the deploy insists on.
-    this.confirm = { changes: s.pendingChanges, version: s.version, jenkins: s.jenkinsConfigured };
+    // With them, what the merge prediction expects the deploy to skip, and why.
+    const mp = s.mergePrediction;
+    const skips = (mp?.willNotLand ?? []).map((n) => {
+      const pr = s.prs.find((p) => p.number === n);
+      const why = pr ? skipReason(pr, mp!.baseBranch) : "";
+      return `#${n} will not land${why ? `: ${why}` : ""}`;
+    });
+    this.confirm = { changes: s.pendingChanges, version: s.version, jenkins: s.jenkinsConfigured, skips };
   }
 
   private async onConfirm(e: ConfirmEvent) {
@@ -415,6 +425,7 @@ export class TrApp extends LitElement {
           ${this.refreshing ? html`<span class="spinner" aria-hidden="true"></span>` : refresh} Refresh from GitHub
         </button>
       </div>
+      ${this.renderPrediction(s)}
       <div class="github">
         <p class="drift-note muted" data-testid="drift-note">
           ${checked !== undefined ? html`Drift checked <tr-relative-time .ms=${checked}></tr-relative-time>.` : "Drift not checked yet."}
@@ -422,6 +433,20 @@ export class TrApp extends LitElement {
         </p>
         <tr-github-status .github=${s.github}></tr-github-status>
       </div>
+    </div>`;
+  }
+
+  /** The merge prediction's line. */
+  private renderPrediction(s: GetStatusResponse) {
+    const p = s.mergePrediction;
+    const line = predictionLine(p);
+    if (!p || !line) return nothing;
+    const fetched = tsMs(p.fetchedAt);
+    return html`<div>
+      <p class="drift-note ${line.warn ? "warn" : "muted"}" data-testid="prediction-summary" data-state=${MergePredictionState[p.state]}
+        title=${p.baseSha ? `Merged with git onto ${p.baseBranch} at ${shortSha(p.baseSha)}${fetched ? `, fetched ${formatTime(fetched)}` : ""}` : nothing}>
+        ${line.text}
+      </p>
     </div>`;
   }
 
@@ -439,7 +464,7 @@ export class TrApp extends LitElement {
           : nothing}
       <tr-add-form .busy=${this.adding} .results=${this.addResults} @tr-add=${this.onAdd}></tr-add-form>
       ${s
-        ? html`<tr-pr-table .rows=${s.prs} .repo=${s.githubRepo} @tr-stage=${this.onStage} @tr-remove=${this.onRemove}
+        ? html`<tr-pr-table .rows=${s.prs} .repo=${s.githubRepo} .prediction=${s.mergePrediction} @tr-stage=${this.onStage} @tr-remove=${this.onRemove}
               @tr-restore=${this.onRestore}></tr-pr-table>
             ${this.renderDeploySection(s)}`
         : nothing}`;
@@ -494,7 +519,7 @@ export class TrApp extends LitElement {
       <tr-notices .notices=${this.notices} @tr-dismiss=${(e: { id: number }) => this.dismiss(e.id)}
         @tr-restore=${this.onRestore}></tr-notices>
       <tr-confirm-deploy .open=${this.confirm !== undefined} .changes=${this.confirm?.changes ?? []}
-        .repo=${s?.githubRepo ?? ""} ?jenkinsConfigured=${this.confirm?.jenkins ?? true}
+        .repo=${s?.githubRepo ?? ""} ?jenkinsConfigured=${this.confirm?.jenkins ?? true} .skips=${this.confirm?.skips ?? []}
         @tr-confirm=${this.onConfirm}></tr-confirm-deploy>
       <tr-shortcuts .open=${this.shortcutsOpen} @tr-close=${() => (this.shortcutsOpen = false)}></tr-shortcuts>
     </div>`;

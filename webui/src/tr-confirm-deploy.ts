@@ -1,5 +1,7 @@
 // <tr-confirm-deploy>: the one confirmation before a deploy, listing the plan the
-// user is about to apply. A native modal <dialog>: focus is trapped, Escape cancels.
+// user is about to apply and the PRs the merge prediction expects it to skip (the
+// deploy goes ahead without them). A native modal <dialog>: focus is trapped,
+// Escape cancels.
 import { LitElement, css, html, nothing } from "lit";
 import { customElement, property, query } from "lit/decorators.js";
 import { plural } from "./format.js";
@@ -46,6 +48,8 @@ export class TrConfirmDeploy extends LitElement {
   @property({ attribute: false }) changes: readonly PendingChange[] = [];
   @property() repo = "";
   @property({ type: Boolean }) jenkinsConfigured = true;
+  /** "#13370 will not land: conflicts with #13208 in a.py", one per PR predicted to be skipped. */
+  @property({ attribute: false }) skips: readonly string[] = [];
   @query("dialog") private dialog!: HTMLDialogElement;
 
   override updated(changed: Map<string, unknown>): void {
@@ -66,6 +70,11 @@ export class TrConfirmDeploy extends LitElement {
       }}>
       <h2 id="confirm-h">Deploy ${plural(this.changes.length, "change")} to testing?</h2>
       ${this.open ? html`<tr-plan .changes=${this.changes} .repo=${this.repo}></tr-plan>` : nothing}
+      ${this.skips.length
+        ? html`<ul class="warn" aria-label="Predicted with git" data-testid="will-not-land">
+            ${this.skips.map((t) => html`<li>${t}</li>`)}
+          </ul>`
+        : nothing}
       ${this.jenkinsConfigured
         ? nothing
         : html`<p class="warn">Deploy is not configured on this instance: the set advances, but nothing is deployed.</p>`}

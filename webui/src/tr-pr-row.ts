@@ -2,12 +2,13 @@
 // host is the ARIA row; its cells sit on the table's columns through subgrid).
 // It shows everything the legacy row did — live dot, links, avatars, drift pill,
 // Update, hourglass, the next-deploy switch, Remove — plus what legacy hid:
-// merged, closed, diverged, mergeability, new rows, and removed rows with Undo.
+// merged, closed, diverged, mergeability, new rows, removed rows with Undo, and the
+// merge prediction's warning on a PR the next deploy is predicted to skip.
 import { LitElement, css, html, nothing } from "lit";
 import { customElement, property } from "lit/decorators.js";
 import { RemoveEvent, RestoreEvent, SelectEvent, StageEvent } from "./events.js";
-import { canUpdate, changeLabels, driftPill, effectiveActive, hasStaged, mergePill, prUrl, shortSha } from "./format.js";
-import { ChangeKind, Stage, type PullRequest } from "./gen/openlibrary/testing/v1/testing_pb.js";
+import { canUpdate, changeLabels, driftPill, effectiveActive, hasStaged, mergePill, prUrl, shortSha, skipReason } from "./format.js";
+import { ChangeKind, PredictedMerge, Stage, type MergePrediction, type PullRequest } from "./gen/openlibrary/testing/v1/testing_pb.js";
 import { arrowUp, hourglass, trash, undo } from "./icons.js";
 import { base } from "./styles.js";
 import { avatar, avatarStyles } from "./avatar.js";
@@ -101,9 +102,17 @@ export class TrPrRow extends LitElement {
       .badges:empty {
         display: none;
       }
-      .badge.checking {
+      .badge.checking,
+      .badge.stale {
         font-weight: 400;
         border-style: dashed;
+      }
+      details[open] {
+        flex-basis: 100%;
+        font-size: 0.8rem;
+      }
+      summary {
+        cursor: pointer;
       }
       .drift {
         display: flex;
@@ -190,6 +199,8 @@ export class TrPrRow extends LitElement {
   @property({ attribute: false }) pr!: PullRequest;
   @property() repo = "";
   @property({ type: Boolean }) selected = false;
+  /** The status's merge prediction: the base branch's name, and whether the rows' predictions are stale. */
+  @property({ attribute: false }) prediction: MergePrediction | undefined;
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -235,6 +246,7 @@ export class TrPrRow extends LitElement {
       pr.isNew ? b("info", "new", "Added since the last deploy: joins the box on the next deploy") : nothing,
       pr.inSet && !pr.active && pr.pendingActive === undefined ? b("neutral", "off", "Switched off: not on the box") : nothing,
       this.renderMergeability(pr),
+      this.renderSkip(pr),
       pr.mergeConflict ? b("danger", "merge failed", "The last build failed to merge this PR: it is not on the box") : nothing,
     ];
   }
@@ -248,6 +260,26 @@ export class TrPrRow extends LitElement {
     return html`<span class="badge ${cls}" title=${m.title} data-testid="mergeability" data-kind=${m.kind}
       >${prefix ? html`<span class="visually-hidden">${prefix}</span>` : nothing}${m.label}</span
     >`;
+  }
+
+  /**
+   * The merge prediction's warning on a PR the next deploy is predicted to skip, its
+   * conflicting paths one click away; nothing for one that merges or is not predicted.
+   */
+  private renderSkip(pr: PullRequest) {
+    const why = skipReason(pr, this.prediction?.baseBranch ?? "", false);
+    if (!why) return nothing;
+    const stale = this.prediction?.stale;
+    const label = html`will not land: ${why}${stale ? " (updating)" : ""}`;
+    const attrs = `badge warning${stale ? " stale" : ""}`;
+    const title = "Predicted with git: the next deploy skips this PR";
+    const kind = PredictedMerge[pr.predictedMerge];
+    return pr.conflictPaths.length
+      ? html`<details data-testid="prediction" data-kind=${kind}>
+          <summary class=${attrs} title=${title}>${label}</summary>
+          <div>in ${pr.conflictPaths.join(", ")}</div>
+        </details>`
+      : html`<span class=${attrs} title=${title} data-testid="prediction" data-kind=${kind}>${label}</span>`;
   }
 
   private renderDrift(pr: PullRequest) {

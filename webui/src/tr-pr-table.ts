@@ -5,7 +5,7 @@ import { LitElement, css, html } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { repeat } from "lit/directives/repeat.js";
 import { RemoveEvent, SelectEvent, StageEvent } from "./events.js";
-import { Stage, type PullRequest } from "./gen/openlibrary/testing/v1/testing_pb.js";
+import { Stage, type MergePrediction, type PullRequest } from "./gen/openlibrary/testing/v1/testing_pb.js";
 import { base } from "./styles.js";
 import "./tr-pr-row.js";
 
@@ -97,6 +97,7 @@ export class TrPrTable extends LitElement {
 
   @property({ attribute: false }) rows: readonly PullRequest[] = [];
   @property() repo = "";
+  @property({ attribute: false }) prediction: MergePrediction | undefined;
 
   @state() private selected: ReadonlySet<number> = new Set();
   /** The row index of the last checkbox click: the anchor of a shift-click range. */
@@ -204,7 +205,8 @@ export class TrPrTable extends LitElement {
             ${repeat(
               this.rows,
               (pr) => pr.number,
-              (pr) => html`<tr-pr-row .pr=${pr} .repo=${this.repo} ?selected=${this.selected.has(pr.number)}></tr-pr-row>`,
+              (pr) => html`<tr-pr-row .pr=${pr} .repo=${this.repo} .prediction=${this.prediction}
+                ?selected=${this.selected.has(pr.number)}></tr-pr-row>`,
             )}
           </div>
         </div>

@@ -14,7 +14,8 @@ export type Action =
   | "refresh"
   | "history"
   | "build"
-  | "info";
+  | "info"
+  | "pairs";
 
 export interface Problem {
   /** The sentence shown to the user. */
@@ -43,6 +44,7 @@ const what: Record<Action, string> = {
   history: "load the history",
   build: "load the last build result",
   info: "load the system information",
+  pairs: "check which PRs conflict",
 };
 
 const writes = new Set<Action>(["add", "remove", "restore", "stage", "deploy", "refresh"]);
@@ -74,11 +76,14 @@ export function describe(err: unknown, action: Action): Problem {
       return { text: raw || `Could not ${what[action]}: not found.`, code: e.code };
     case Code.Unavailable:
       if (action === "deploy") return p(JENKINS_TEXT);
+      if (action === "pairs") return p(`Git could not ${what[action]} yet. Try again shortly.`);
       if (action === "add" || action === "refresh" || action === "stage") {
         return p(`GitHub or the server is unavailable, so could not ${what[action]}.${nothing} Try again shortly.`);
       }
       return p(`The server is unavailable, so could not ${what[action]}.${nothing} Try again shortly.`);
     case Code.DeadlineExceeded:
+      // The server goes on computing the matrix: the next ask is likely answered.
+      if (action === "pairs") return { text: "Git is still checking which PRs conflict: ask again in a moment.", code: e.code };
       return p(`The server took too long to ${what[action]}; the page shows the current state — check it before trying again.`);
     case Code.ResourceExhausted:
       return p(`Too many requests: wait a moment, then ${what[action]} again.${nothing}`);

@@ -5,7 +5,7 @@
 // ABORTED re-syncs and says that someone else changed the set.
 import { Code } from "@connectrpc/connect";
 import { provide } from "@lit/context";
-import { Task, initialState } from "@lit/task";
+import { Task, TaskStatus, initialState } from "@lit/task";
 import { LitElement, css, html, nothing } from "lit";
 import { customElement, property, query, state } from "lit/decorators.js";
 import { clientContext, type TestingClient } from "./client.js";
@@ -112,6 +112,10 @@ export class TrApp extends LitElement {
       .warn {
         color: var(--tr-warning);
       }
+      .pairs ul {
+        margin: 0.25rem 0;
+        font-size: 0.85rem;
+      }
       .gate {
         border: 1px solid var(--tr-border);
         background: var(--tr-warning-bg);
@@ -163,6 +167,8 @@ export class TrApp extends LitElement {
     | { changes: readonly PendingChange[]; version: string; jenkins: boolean; skips: readonly string[] }
     | undefined;
   @state() private shortcutsOpen = false;
+  /** The version "Check pairs" was asked for: its answer is not shown for another. */
+  @state() private pairsFor: string | undefined;
 
   @query("tr-add-form") private addForm!: TrAddForm | null;
   @query("tr-pr-table") private table!: TrPrTable | null;
@@ -193,6 +199,13 @@ export class TrApp extends LitElement {
         : "";
       return [this.client, key, !s && this.live.connection === "connecting"] as const;
     },
+  });
+
+  /** GetConflictMatrix, on demand ("Check pairs"): git may take a while, the server goes on. */
+  private readonly pairs = new Task(this, {
+    task: async ([client], { signal }) => client?.getConflictMatrix({}, { signal, timeoutMs: 30_000 }),
+    args: () => [this.client] as const,
+    autoRun: false,
   });
 
   override connectedCallback(): void {
@@ -436,17 +449,43 @@ export class TrApp extends LitElement {
     </div>`;
   }
 
-  /** The merge prediction's line. */
+  /** The merge prediction's line, "Check pairs" and its answer. */
   private renderPrediction(s: GetStatusResponse) {
     const p = s.mergePrediction;
     const line = predictionLine(p);
     if (!p || !line) return nothing;
     const fetched = tsMs(p.fetchedAt);
-    return html`<div>
+    return html`<div class="pairs">
       <p class="drift-note ${line.warn ? "warn" : "muted"}" data-testid="prediction-summary" data-state=${MergePredictionState[p.state]}
         title=${p.baseSha ? `Merged with git onto ${p.baseBranch} at ${shortSha(p.baseSha)}${fetched ? `, fetched ${formatTime(fetched)}` : ""}` : nothing}>
         ${line.text}
+        ${p.state === MergePredictionState.OFF
+          ? nothing
+          : html`<button class="link" data-testid="check-pairs" ?disabled=${this.pairs.status === TaskStatus.PENDING}
+              @click=${() => {
+                this.pairsFor = s.version;
+                void this.pairs.run();
+              }}>Check pairs</button>`}
       </p>
+      <div aria-live="polite" data-testid="pairs">
+        ${this.pairsFor === s.version
+          ? this.pairs.render({
+              pending: () => html`<p class="drift-note muted">Checking pairs…</p>`,
+              complete: (m) =>
+                m &&
+                // The PRs left out (conflicting with the base, not fetched) are the rows' warnings already.
+                (m.pairs.length
+                  ? html`<ul class="warn">
+                      ${m.pairs.map((x) => html`<li>#${x.a} and #${x.b} conflict in ${x.paths.join(", ")}</li>`)}
+                    </ul>`
+                  : html`<p class="drift-note">No two PRs conflict with each other.</p>`),
+              error: (err) => {
+                const e = describe(err, "pairs");
+                return html`<p class="drift-note warn" role="alert">${e.text}${e.detail ? ` (${e.detail})` : ""}</p>`;
+              },
+            })
+          : nothing}
+      </div>
     </div>`;
   }
 

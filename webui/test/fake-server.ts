@@ -13,10 +13,12 @@ import {
   DeployOutcome,
   EventSchema,
   GetBuildResultResponseSchema,
+  GetConflictMatrixResponseSchema,
   GetServerInfoResponseSchema,
   GetStatusResponseSchema,
   ItemOutcome,
   ItemResultSchema,
+  MergePredictionState,
   PendingChangeSchema,
   PullRequestSchema,
   Stage,
@@ -32,6 +34,8 @@ export interface Scenario {
   info?: JsonValue;
   build?: JsonValue;
   events?: JsonValue[];
+  /** GetConflictMatrix's answer while the status's merge prediction is on (FAILED_PRECONDITION while off). */
+  matrix?: JsonValue;
   /** GetStatus and WatchStatus fail with this (e.g. a non-maintainer). */
   statusError?: { code: keyof typeof Code; message?: string };
 }
@@ -68,6 +72,7 @@ export class Fake {
   info: JsonValue;
   build: JsonValue;
   events: JsonValue[];
+  matrix: JsonValue;
   statusError?: ConnectError;
   /** Every call: method and request as JSON. */
   calls: { method: string; request: JsonValue }[] = [];
@@ -88,6 +93,7 @@ export class Fake {
     this.info = s.info ?? { serviceVersion: "v1.2.3", goVersion: "go1.26.8", host: "testing-box", viewer: { username: "openlibrary", signedIn: true, maintainer: true, authMode: "openlibrary" } };
     this.build = s.build ?? { exists: false };
     this.events = s.events ?? [];
+    this.matrix = s.matrix ?? {};
     if (s.statusError) this.statusError = new ConnectError(s.statusError.message ?? "", Code[s.statusError.code]);
   }
 
@@ -339,6 +345,14 @@ export class Fake {
             return s.jenkinsConfigured
               ? { outcome: DeployOutcome.TRIGGERED, applied, jenkinsQueueUrl: "https://jenkins.invalid/queue/item/7/", status: s }
               : { outcome: DeployOutcome.UNCONFIGURED, applied, status: s };
+          }),
+        getConflictMatrix: (req) =>
+          this.call("getConflictMatrix", req, false, () => {
+            const state = this.status.mergePrediction?.state ?? MergePredictionState.UNSPECIFIED;
+            if (state === MergePredictionState.UNSPECIFIED || state === MergePredictionState.OFF) {
+              throw new ConnectError("deploy prediction is off: start testingd with --git-dir", Code.FailedPrecondition);
+            }
+            return fromJson(GetConflictMatrixResponseSchema, this.matrix);
           }),
         evictDrift: (req) =>
           this.call("evictDrift", req, true, () => {

@@ -3,7 +3,11 @@
 // web UI's end-to-end tests, screenshots and benchmark (webui/e2e/, webui/scripts/).
 //
 //	go build -o bin/testingd ./cmd/testingd
-//	go run ./internal/e2eserver -testingd bin/testingd [-prs 50]
+//	go run ./internal/e2eserver -testingd bin/testingd [-prs 50 | -git]
+//
+// With -git it runs the deploy prediction's world instead (gitWorld): a real upstream
+// repository made with internal/gittest, in which two queued PRs conflict with each
+// other and one with master, and its bare mirror as testingd's --git-dir.
 //
 // It writes the state file and a build transcript into a temporary directory, starts
 // the fakes and the testingd binary (--listen 127.0.0.1:0, dev auth, a Jenkins token),
@@ -46,11 +50,13 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/internetarchive/testingd/integrations/jenkins"
 	"github.com/internetarchive/testingd/internal/fakegithub"
 	"github.com/internetarchive/testingd/internal/fakejenkins"
+	"github.com/internetarchive/testingd/internal/gittest"
 )
 
 // JenkinsToken is the deploy token testingd is given; the fake refuses any other.
@@ -63,14 +69,18 @@ func main() {
 	prs := flag.Int("prs", 0, "0 = the realistic 12-PR world; N > 0 = N open PRs in the set (the benchmark's world)")
 	listen := flag.String("listen", "127.0.0.1:0", "the `address` testingd listens on")
 	control := flag.String("control", "127.0.0.1:0", "the `address` of the control server")
+	git := flag.Bool("git", false, "the deploy prediction's world: a real git repository where queued PRs conflict, testingd run with --git-dir (needs git)")
 	verbose := flag.Bool("v", false, "copy testingd's log to stderr")
 	flag.Parse()
-	if err := run(*binary, *prs, *listen, *control, *verbose); err != nil {
+	if *git && *prs > 0 {
+		log.Fatal("-git and -prs are different worlds: give one")
+	}
+	if err := run(*binary, *prs, *git, *listen, *control, *verbose); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(binary string, prs int, listen, controlAddr string, verbose bool) error {
+func run(binary string, prs int, git bool, listen, controlAddr string, verbose bool) error {
 	if _, err := os.Stat(binary); err != nil {
 		return fmt.Errorf("-testingd: %w (build it with: go build -o bin/testingd ./cmd/testingd)", err)
 	}
@@ -82,8 +92,16 @@ func run(binary string, prs int, listen, controlAddr string, verbose bool) error
 
 	now := time.Now().UTC()
 	w := realistic(now)
-	if prs > 0 {
+	var gitArgs []string
+	switch {
+	case prs > 0:
 		w = many(now, prs)
+	case git:
+		var mirror string
+		if w, mirror, err = gitWorld(now, dir); err != nil {
+			return err
+		}
+		gitArgs = []string{"--git-dir", mirror}
 	}
 	gh := fakegithub.Start(fakegithub.WithPulls(w.pulls...))
 	defer gh.Close()
@@ -109,7 +127,7 @@ func run(binary string, prs int, listen, controlAddr string, verbose bool) error
 	p := &proc{
 		binary:  binary,
 		verbose: verbose,
-		args: []string{
+		args: append([]string{
 			"--auth", "dev",
 			"--log-format", "json",
 			"--state-file", statePath,
@@ -120,7 +138,7 @@ func run(binary string, prs int, listen, controlAddr string, verbose bool) error
 			"--jenkins-trigger-url", jk.TriggerURL(),
 			"--jenkins-token", JenkinsToken,
 			"--shutdown-timeout", "2s",
-		},
+		}, gitArgs...),
 		listen: listen,
 	}
 	if err := p.start(); err != nil {
@@ -451,11 +469,12 @@ type spec struct {
 	merged   bool
 	closed   bool
 	// the state file's side
-	off          bool // active false
-	stagePin     bool // pull_latest_sha = the head
-	stageDisable bool // pending_active false
-	fresh        bool // added since the last deploy (not in "deployed")
-	conflict     bool // failed to merge in the last build
+	off          bool   // active false
+	stagePin     bool   // pull_latest_sha = the head
+	stageDisable bool   // pending_active false
+	fresh        bool   // added since the last deploy (not in "deployed")
+	conflict     bool   // failed to merge in the last build
+	pin          string // the pinned (and head) commit; "" = a made-up SHA
 }
 
 func (w *world) build(now time.Time, specs []spec, removed map[int]string) {
@@ -465,6 +484,9 @@ func (w *world) build(now time.Time, specs []spec, removed map[int]string) {
 	tr.WriteString("Switched to branch 'master'\nAlready up to date.\nSwitched to a new branch 'dev-merged'\n")
 	for _, s := range specs {
 		pin := sha("pin", s.number)
+		if s.pin != "" {
+			pin = s.pin
+		}
 		head := pin
 		if s.ahead > 0 || s.diverged || s.merged {
 			head = sha("head", s.number)
@@ -588,3 +610,78 @@ func many(now time.Time, n int) world {
 	w.build(now, specs, nil)
 	return w
 }
+
+// StatusPy is the file two PRs of the git world both change, so they conflict.
+const StatusPy = "openlibrary/plugins/openlibrary/status.py"
+
+// gitWorld is the deploy prediction's world: a real upstream repository (gittest,
+// with refs/pull/N/head as GitHub serves them) and its bare mirror for --git-dir,
+// made under dir. In state order the deploy merges 13208 (deployed; changes
+// status.py), 13245 (deployed; its own file), 13274 (deployed; changes the home
+// template, which master changed since) and 13370 (new since the deploy; changes the
+// same lines of status.py as 13208): so 13274 conflicts with master and 13370 with
+// #13208, and the next deploy (adding 13370) is predicted to skip both.
+func gitWorld(now time.Time, dir string) (w world, mirror string, err error) {
+	t := &programTB{dir: dir}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("git world: %v", r)
+		}
+	}()
+	up := gittest.New(t)
+	status := func(line string) string {
+		return "def GET():\n    " + line + "\n    return render()\n"
+	}
+	home := func(line string) string { return "<h1>" + line + "</h1>\n" }
+	root := up.Commit("", map[string]string{
+		StatusPy:                          status("prs = load_prs()"),
+		"openlibrary/templates/home.html": home("Welcome"),
+		"README.md":                       "Open Library\n",
+	}, "base")
+	master := up.Commit(root, map[string]string{"openlibrary/templates/home.html": home("Welcome to Open Library")}, "home: a longer welcome")
+	up.SetBranch("master", master)
+	pins := map[int]string{
+		13208: up.Commit(root, map[string]string{StatusPy: status("prs = load_prs(deployed=True)")}, "status: the deploy's PRs"),
+		13245: up.Commit(root, map[string]string{"openlibrary/plugins/upstream/export.py": "def csv(): pass\n"}, "reading log as CSV"),
+		13274: up.Commit(root, map[string]string{"openlibrary/templates/home.html": home("Hello")}, "home: say hello"),
+		13370: up.Commit(root, map[string]string{StatusPy: status("prs = load_prs(conflicts=True)")}, "status: show merge conflicts"),
+	}
+	for n, c := range pins {
+		up.SetPR(n, c)
+	}
+	mirror = up.Mirror()
+	h := time.Hour
+	specs := []spec{
+		{number: 13208, title: "Status page: list the deploy's PRs", author: "cdrini", addedBy: "cdrini", addedAgo: 3 * 24 * h},
+		{number: 13245, title: "Export the reading log as CSV", author: "jimchamp", addedBy: "jimchamp", addedAgo: 2 * 24 * h},
+		{number: 13274, title: "Home page: say hello", author: "RayBB", addedBy: "RayBB", addedAgo: 26 * h},
+		{number: 13370, title: "Status page: show merge conflicts", author: "scottbarnes", addedBy: "scottbarnes", addedAgo: 40 * time.Minute, fresh: true},
+	}
+	for i := range specs {
+		specs[i].pin = pins[specs[i].number]
+	}
+	w.build(now, specs, nil)
+	return w, mirror, nil
+}
+
+// programTB lets a program use gittest, which is written for tests: temporary
+// directories under dir (removed with it), and a failure panics, recovered by
+// gitWorld into an error. gittest calls no other method of testing.TB.
+type programTB struct {
+	testing.TB // nil
+	dir        string
+}
+
+func (t *programTB) Helper() {}
+
+func (t *programTB) TempDir() string {
+	d, err := os.MkdirTemp(t.dir, "git-")
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+func (t *programTB) Fatal(args ...any)                 { panic(fmt.Sprint(args...)) }
+func (t *programTB) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+func (t *programTB) Skip(args ...any)                  { panic(fmt.Sprint(args...)) }

@@ -33,12 +33,14 @@ export function binaries() {
 
 /**
  * Starts e2eserver (testingd + fakes). `prs`: 0 = the realistic 12-PR world,
- * N = N open PRs. Resolves to the world: its URLs and control calls; `close()`
+ * N = N open PRs; `git`: the deploy prediction's world instead (a real git
+ * repository where queued PRs conflict, testingd run with --git-dir). Resolves to the world: its URLs and control calls; `close()`
  * ends e2eserver, which ends testingd and the fakes.
  */
-export async function startWorld({ prs = 0, verbose = !!process.env.E2E_VERBOSE } = {}) {
+export async function startWorld({ prs = 0, git = false, verbose = !!process.env.E2E_VERBOSE } = {}) {
   const { testingd, e2eserver } = await binaries();
   const args = ["-testingd", testingd, "-prs", String(prs)];
+  if (git) args.push("-git");
   if (verbose) args.push("-v");
   const child = spawn(e2eserver, args, { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";

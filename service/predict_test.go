@@ -22,9 +22,10 @@ import (
 // predictWorld is an upstream repository with PRs of every kind, the state file that
 // queues them, and the server over a bare mirror of it.
 type predictWorld struct {
-	e    *env
-	repo *gittest.Repo
-	pins map[int]string
+	e      *env
+	repo   *gittest.Repo
+	pins   map[int]string
+	mirror string // the bare mirror (--git-dir)
 }
 
 const missingPin = "deadbeefdeadbeefdeadbeefdeadbeefdeadbeef"
@@ -41,6 +42,13 @@ const missingPin = "deadbeefdeadbeefdeadbeefdeadbeefdeadbeef"
 //	107 switched off, a staged enable; changes y.txt → clean (the plan applied)
 //	108 pinned clean, a staged pin conflicting with #101 (x.txt) → conflicts with #101
 func newPredictWorld(t *testing.T) *predictWorld {
+	t.Helper()
+	return newPredictWorldWith(t, envOptions{})
+}
+
+// newPredictWorldWith is newPredictWorld with more env options (the state and the
+// predictor are its own).
+func newPredictWorldWith(t *testing.T, o envOptions) *predictWorld {
 	t.Helper()
 	r := gittest.New(t)
 	root := r.Commit("", map[string]string{"a.txt": "one\ntwo\nthree\n", "b.txt": "first\nsecond\n"}, "base")
@@ -79,7 +87,8 @@ func newPredictWorld(t *testing.T) *predictWorld {
 		st.PRs = append(st.PRs, pr)
 	}
 	mirror := r.Mirror()
-	e := newEnv(t, envOptions{stateBytes: st.Marshal(), predictor: func(notify func()) service.MergePredictor {
+	o.stateBytes = st.Marshal()
+	e := newEnv(t, envOptions{stateBytes: o.stateBytes, webhookSecret: o.webhookSecret, predictor: func(notify func()) service.MergePredictor {
 		m, err := gitmirror.Open(t.Context(), mirror, gitmirror.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -93,7 +102,7 @@ func newPredictWorld(t *testing.T) *predictWorld {
 		}
 		e.gh.SetPull(fakegithub.PullSpec{Number: n, Title: "PR", Head: head, Author: "a"})
 	}
-	return &predictWorld{e: e, repo: r, pins: pins}
+	return &predictWorld{e: e, repo: r, pins: pins, mirror: mirror}
 }
 
 // readyStatus polls GetStatus until the prediction is ready (it is computed in the
@@ -183,6 +192,46 @@ func (w *predictWorld) deployOracle(t *testing.T, pins []string) []bool {
 		merged = append(merged, true)
 	}
 	return merged
+}
+
+// A push (its webhook) makes the mirror fetch at once: with no fetch on a timer, the
+// status shows a newer fetch and the PR's new head is in the mirror, so pinning the PR
+// to it (pull-latest) is predicted without waiting for a fetch.
+func TestWebhookPushFetches(t *testing.T) {
+	t.Parallel()
+	w := newPredictWorldWith(t, envOptions{webhookSecret: hookSecret})
+	before := w.readyStatus(t).MergePrediction.FetchedAt.AsTime()
+	w.e.gh.SetWebhook(w.e.url+"/webhooks/github", hookSecret)
+
+	head := w.repo.Commit(w.pins[103], map[string]string{"b.txt": "FIRST\nsecond\nthird\n"}, "pr 103, pushed")
+	w.repo.SetPR(103, head)
+	w.e.gh.SetPull(fakegithub.PullSpec{Number: 103, Title: "PR", Head: head, Author: "a"}) // delivers synchronize
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := w.e.connect.GetStatus(t.Context(), connect.NewRequest(&testingv1.GetStatusRequest{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Msg.MergePrediction.GetFetchedAt().AsTime().After(before) && rowHead(res.Msg, 103) == head {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no fetch after the push's webhook: %v", res.Msg.MergePrediction)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := w.repo.TryIn(w.mirror, "cat-file", "-e", head+"^{commit}"); got != nil {
+		t.Fatalf("the pushed head is not in the mirror: %v", got)
+	}
+}
+
+func rowHead(st *testingv1.GetStatusResponse, n int32) string {
+	for _, p := range st.Prs {
+		if p.Number == n {
+			return p.HeadSha
+		}
+	}
+	return ""
 }
 
 // A staged change moves the prediction: unstaging the conflicting pin of #108 makes

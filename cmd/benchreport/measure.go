@@ -445,8 +445,16 @@ func (b *bench) warm(ctx context.Context, w *world) (warmResult, error) {
 			return wr, err
 		}
 		wr.loads = append(wr.loads, row)
+		progress("  load, %d workers, %s, %s", c, rawBrowser, b.cfg.duration)
+		if row, err = measure(rawBrowser, opts); err != nil {
+			return wr, err
+		}
+		wr.loads = append(wr.loads, row)
 	}
 	for _, enc := range encodings[1:] {
+		if enc == rawBrowser {
+			continue // measured at every concurrency above
+		}
 		progress("  load, %d workers, %s, %s", mid, enc, b.cfg.duration)
 		row, err := measure(enc, load.Options{Concurrency: mid, Duration: b.cfg.duration, Warmup: b.cfg.warmup})
 		if err != nil {

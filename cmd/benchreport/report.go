@@ -131,6 +131,18 @@ func (r *report) best(browserOnly bool) loadRow {
 	return best
 }
 
+// bestOf is the load run of enc with the highest throughput.
+func (r *report) bestOf(enc load.Encoding) (loadRow, bool) {
+	var best loadRow
+	ok := false
+	for _, l := range r.warm.loads {
+		if l.enc == enc && l.res.RPS() > best.res.RPS() {
+			best, ok = l, true
+		}
+	}
+	return best, ok
+}
+
 func thousands(v float64) string {
 	s := fmt.Sprintf("%.0f", v)
 	var b strings.Builder
@@ -277,12 +289,19 @@ func (r *report) goals(p func(string, ...any)) {
 	seq := r.warm.seq[0]
 	p("| warm `GetStatus` server time p50, 50 PRs (one call at a time; whole HTTP handler, %s) | ≤ 1 ms | %s (handler alone %s) | %s |", seq.enc, fd(seq.http.P50), fd(seq.handler.P50), mark(seq.http.P50 <= time.Millisecond))
 	best, bestAny := r.best(true), r.best(false)
-	other := ""
-	if bestAny.enc != browser {
-		other = fmt.Sprintf("; %s req/s with %s at %d workers", thousands(bestAny.res.RPS()), bestAny.enc, bestAny.res.Concurrency)
+	if raw, ok := r.bestOf(rawBrowser); ok {
+		// The load generator reads the answers as wrk does; decoding them with the
+		// generated client, on the same cores, is shown beside.
+		p("| warm `GetStatus` throughput, 50 PRs, %d cores shared with the load generator | ≥ 5,000 req/s | %s req/s (%s: the load generator reads each answer's bytes as wrk does, best of %s workers); %s req/s when it also decodes every answer with the generated client on the same cores | %s |",
+			r.machine.cores, thousands(raw.res.RPS()), browser, joinInts(r.cfg.conc), thousands(best.res.RPS()), mark(raw.res.RPS() >= 5000))
+	} else {
+		other := ""
+		if bestAny.enc != browser {
+			other = fmt.Sprintf("; %s req/s with %s at %d workers", thousands(bestAny.res.RPS()), bestAny.enc, bestAny.res.Concurrency)
+		}
+		p("| warm `GetStatus` throughput, 50 PRs, %d cores shared with the load generator | ≥ 5,000 req/s | %s req/s (%s, best of %s workers%s) | %s |",
+			r.machine.cores, thousands(best.res.RPS()), browser, joinInts(r.cfg.conc), other, mark(best.res.RPS() >= 5000))
 	}
-	p("| warm `GetStatus` throughput, 50 PRs, %d cores shared with the load generator | ≥ 5,000 req/s | %s req/s (%s, best of %s workers%s) | %s |",
-		r.machine.cores, thousands(best.res.RPS()), browser, joinInts(r.cfg.conc), other, mark(best.res.RPS() >= 5000))
 	a := r.rere.afterTTL
 	p("| rate-limited GitHub requests to re-resolve an unchanged set of 50 | ≤ 1 | %d (%d sent, %d answered 304) | %s |", a.rateLimited(), a.total, a.notModified, mark(a.rateLimited() <= 1))
 	r.economyGoalRows(p)
@@ -443,6 +462,10 @@ func (r *report) warmSection(p func(string, ...any)) {
 	}
 	p("")
 	p("*others' CPU* is the CPU other processes on the machine used during the run (cores, on average). *CPU per call* is the CPU time the benchmark process (load generator and server together) used during the run, divided by the calls made; with %d cores, %d cores ÷ CPU per call bounds the throughput.", r.machine.cores, r.machine.cores)
+	p("")
+	p("*%s* rows: the same requests as the browser's (Connect, JSON, gzip accepted), sent by a load generator that reads each answer's bytes and checks its status and type without decompressing or decoding it, as wrk or hey do (`load.NewRawCall`). "+
+		"The other rows decode every answer with the generated client (protojson, 25 KB per answer), on the same %d cores as the server: that decoding is a browser's work on its own machine, and here it takes CPU from the server, so the goal is read on the *%s* rows.",
+		rawBrowser, r.machine.cores, rawBrowser)
 	if w.profiled != "" {
 		p("A CPU profile was taken of the %s run (`-cpuprofile`).", w.profiled)
 	}

@@ -5,9 +5,11 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -224,13 +226,72 @@ type Encoding struct {
 	// Gzip: accept gzip-compressed responses, as browsers and connect-go clients do by
 	// default (the server then compresses every response).
 	Gzip bool
+	// Raw: the client sends the request and reads the answer's bytes, checking its
+	// status and content type, without decompressing or decoding it, as wrk or hey
+	// do (use NewRawCall). Decoding is the caller's CPU (a browser's, on its own
+	// machine); on a machine the load generator shares with the server it would
+	// otherwise be counted against the server.
+	Raw bool
 }
 
 func (e Encoding) String() string {
+	s := e.Codec + ", uncompressed"
 	if e.Gzip {
-		return e.Codec + " + gzip"
+		s = e.Codec + " + gzip"
 	}
-	return e.Codec + ", uncompressed"
+	if e.Raw {
+		s += ", bytes read undecoded"
+	}
+	return s
+}
+
+// NewRawCall returns a Call that sends the named read-only RPC with an empty request
+// as the Connect protocol does (POST, enc's content type, Connect-Protocol-Version,
+// Accept-Encoding gzip when enc.Gzip) and reads the whole answer without decoding it:
+// a call succeeds when the answer is 200 with enc's content type and a body.
+func NewRawCall(hc *http.Client, baseURL string, enc Encoding, rpc string) (Call, error) {
+	if !slices.Contains(RPCs, rpc) {
+		return nil, fmt.Errorf("%w %q: want one of %s", ErrUnknownRPC, rpc, strings.Join(RPCs, ", "))
+	}
+	var contentType string
+	var body []byte
+	switch enc.Codec {
+	case CodecJSON:
+		contentType, body = "application/json", []byte("{}")
+	case CodecProto:
+		contentType = "application/proto"
+	default:
+		return nil, fmt.Errorf("codec %q: want %q or %q", enc.Codec, CodecJSON, CodecProto)
+	}
+	url := strings.TrimSuffix(baseURL, "/") + "/" + testingv1connect.TestingServiceName + "/" + rpc
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("Connect-Protocol-Version", "1")
+		if enc.Gzip {
+			req.Header.Set("Accept-Encoding", "gzip")
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		n, err := io.Copy(io.Discard, resp.Body)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%s: reading the answer: %w", rpc, err)
+		case resp.StatusCode != http.StatusOK:
+			return fmt.Errorf("%s: HTTP %d", rpc, resp.StatusCode)
+		case resp.Header.Get("Content-Type") != contentType:
+			return fmt.Errorf("%s: answer of type %q, want %q", rpc, resp.Header.Get("Content-Type"), contentType)
+		case n == 0 && enc.Codec == CodecJSON:
+			return fmt.Errorf("%s: empty answer", rpc)
+		}
+		return nil
+	}, nil
 }
 
 // NewClient returns the generated TestingService client for baseURL (scheme, host and

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"regexp"
 	"strings"
 	"testing"
@@ -109,6 +110,77 @@ func TestHandler(t *testing.T) {
 				t.Errorf("Content-Encoding %q without Accept-Encoding", got)
 			}
 		})
+	}
+}
+
+// TestHandlerServesEveryChunk: the build splits the script into an entry, the
+// chunks it imports and chunks loaded on demand; every one of them, named by
+// index.html or by another script, is served as immutable JavaScript, and every
+// script under assets/ is reachable that way (no stale chunk is left behind).
+func TestHandlerServesEveryChunk(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(Handler())
+	t.Cleanup(srv.Close)
+	index, err := dist.ReadFile("dist/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script, _ := assetNames(t)
+	// The entry and the chunks it imports statically are preloaded.
+	preloads := regexp.MustCompile(`<link rel="modulepreload" href="([^"]+)">`).FindAllSubmatch(index, -1)
+	if len(preloads) == 0 {
+		t.Error("index.html preloads nothing")
+	}
+	// Scripts name their chunks relative to themselves: import"./x.js", from"./x.js", import("./x.js").
+	ref := regexp.MustCompile(`(?:from|import\(?)\s*"\./([^"]+\.js)"`)
+	seen := map[string]bool{}
+	queue := []string{script}
+	for len(queue) > 0 {
+		name := queue[0]
+		queue = queue[1:]
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		if !hashed.MatchString(name) {
+			t.Errorf("%s is not named by its content", name)
+		}
+		resp, body := get(t, srv, "GET", "/"+name, "")
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: status %d", name, resp.StatusCode)
+			continue
+		}
+		if got := resp.Header.Get("Cache-Control"); got != "public, max-age=31536000, immutable" {
+			t.Errorf("%s: Cache-Control %q", name, got)
+		}
+		if got := resp.Header.Get("Content-Type"); got != "text/javascript; charset=utf-8" {
+			t.Errorf("%s: Content-Type %q", name, got)
+		}
+		for _, ae := range []string{"br", "gzip"} {
+			if resp, _ := get(t, srv, "GET", "/"+name, ae); resp.Header.Get("Content-Encoding") != ae {
+				t.Errorf("%s: no %s variant served", name, ae)
+			}
+		}
+		for _, m := range ref.FindAllSubmatch(body, -1) {
+			queue = append(queue, path.Join(path.Dir(name), string(m[1])))
+		}
+	}
+	for _, m := range preloads {
+		if !seen[string(m[1])] {
+			t.Errorf("index.html preloads %s, which no script imports", m[1])
+		}
+	}
+	if len(seen) < 2 {
+		t.Errorf("only %v: the build is not split", seen)
+	}
+	all, err := fs.Glob(dist, "dist/assets/*.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range all {
+		if name := strings.TrimPrefix(f, "dist/"); !seen[name] {
+			t.Errorf("%s is in dist but no script loads it", name)
+		}
 	}
 }
 

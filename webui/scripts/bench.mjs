@@ -1,7 +1,8 @@
 // The web UI's benchmark: `npm run bench` (after `npm run build`).
 //
-// 1. Bundle size: what dist/index.html loads (the page, its script, its icon),
-//    raw, gzip and brotli (the precompressed files testingd serves).
+// 1. Bundle size: what dist/index.html loads (the page, its icon, its entry script
+//    and the chunks that script imports statically), raw, gzip and brotli (the
+//    precompressed files testingd serves); the chunks loaded on demand apart.
 // 2. Navigation start → the PR table rendered with 50 PRs, in headless Debian
 //    Chromium against a warm server: the real testingd (internal/e2eserver -prs 50,
 //    fake GitHub and Jenkins), N fresh pages each with the HTTP cache disabled and
@@ -104,15 +105,27 @@ async function quiet() {
 async function bundle() {
   const dist = join(webui, "dist");
   const index = await readFile(join(dist, "index.html"), "utf8");
-  const refs = [...new Set([...index.matchAll(/(?:src|href)="(assets\/[^"]+)"/g)].map((m) => m[1]))];
-  const files = ["index.html", ...refs];
-  const rows = [];
-  for (const f of files) {
-    const [raw, gz, br] = await Promise.all(["", ".gz", ".br"].map((ext) => readFile(join(dist, f + ext))));
-    rows.push({ file: f, raw: raw.length, gz: gz.length, br: br.length });
+  // What index.html names (its icon, script and preloads), then every script those
+  // scripts import statically (import"./x.js", from"./x.js"), transitively: all of
+  // it is fetched before the app can start, preloaded or not. A dynamic import("./x.js")
+  // is not followed: those chunks are listed apart, as loaded on demand.
+  const files = ["index.html", ...new Set([...index.matchAll(/(?:src|href)="(assets\/[^"]+)"/g)].map((m) => m[1]))];
+  const lazy = new Set();
+  for (let i = 0; i < files.length; i++) {
+    if (!files[i].endsWith(".js")) continue;
+    const js = await readFile(join(dist, files[i]), "utf8");
+    const rel = (m) => join(dirname(files[i]), m[2]);
+    for (const m of js.matchAll(/(from|import)\s*"(\.\/[^"]+\.js)"/g)) if (!files.includes(rel(m))) files.push(rel(m));
+    for (const m of js.matchAll(/(import)\(\s*"(\.\/[^"]+\.js)"/g)) lazy.add(rel(m));
   }
+  const row = async (f) => {
+    const [raw, gz, br] = await Promise.all(["", ".gz", ".br"].map((ext) => readFile(join(dist, f + ext))));
+    return { file: f, raw: raw.length, gz: gz.length, br: br.length };
+  };
+  const rows = await Promise.all(files.map(row));
+  const later = await Promise.all([...lazy].filter((f) => !files.includes(f)).map(row));
   const sum = (k) => rows.reduce((a, r) => a + r[k], 0);
-  return { rows, total: { file: "everything", raw: sum("raw"), gz: sum("gz"), br: sum("br") } };
+  return { rows, later, total: { file: "everything", raw: sum("raw"), gz: sum("gz"), br: sum("br") } };
 }
 
 // ---- 3. the yardstick page ----
@@ -395,6 +408,12 @@ The goal is read at *table in DOM* (the moment the ${PRS}th row is in the DOM). 
 |---|---|---|---|
 ${[...size.rows, size.total].map((r) => `| \`${r.file}\` | ${kb(r.raw)} | ${kb(r.gz)} | ${kb(r.br)} |`).join("\n")}
 
+*Everything* is what \`index.html\` loads before the app can start: the page, its icon, the entry script and the chunks it imports statically (\`index.html\` preloads them), followed through the scripts' \`import\` statements. Not counted: the chunks the app loads on demand with a dynamic \`import()\`, which it fetches once the first status is rendered, when the browser is next idle (so a section or dialog that needs them is there when opened):
+
+| loaded on demand | raw | gzip | brotli |
+|---|---|---|---|
+${size.later.map((r) => `| \`${r.file}\` | ${kb(r.raw)} | ${kb(r.gz)} | ${kb(r.br)} |`).join("\n")}
+
 testingd serves the \`.br\` file to browsers that accept it (Chromium does), so a first visit transfers about the brotli total.
 
 ### Navigation start → PR table (${PRS} PRs), ${N} runs each
@@ -412,7 +431,7 @@ ${line("yardstick, warm cache: painted", "yardstick/warm", "painted")}
 ${line("web UI, no cache: first contentful paint (the page's frame, before any status)", "app/cold", "fcp")}
 ${line("yardstick, no cache: first contentful paint (the table with it)", "yardstick/cold", "fcp")}
 
-The web UI's document has arrived (\`responseEnd\`) at ${ms(stats(results["app/cold"].map((s) => s.response)).p50)} (no cache, p50); the rest is the script (${kb(size.rows.find((r) => r.file.endsWith(".js")).br)} brotli) loading and running, the \`WatchStatus\` stream's first message (testingd answers it in a few milliseconds when warm) and rendering ${PRS} rows.
+The web UI's document has arrived (\`responseEnd\`) at ${ms(stats(results["app/cold"].map((s) => s.response)).p50)} (no cache, p50); the rest is the scripts (${kb(size.rows.filter((r) => r.file.endsWith(".js")).reduce((a, r) => a + r.br, 0))} brotli) loading and running, the \`WatchStatus\` stream's first message (testingd answers it in a few milliseconds when warm) and rendering ${PRS} rows.
 
 CPU per phase: *others* is what processes other than this benchmark's (its node, Chromium, e2eserver and testingd) used; *all* is the whole machine.
 

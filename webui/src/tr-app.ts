@@ -32,18 +32,18 @@ import type { TrHistory } from "./tr-history.js";
 import type { TrPrTable } from "./tr-pr-table.js";
 import type { TrShortcuts } from "./tr-shortcuts.js";
 import "./tr-add-form.js";
-import "./tr-build-result.js";
-import "./tr-confirm-deploy.js";
 import "./tr-connection-status.js";
 import "./tr-deploy-banner.js";
-import "./tr-feature-flags.js";
-import "./tr-history.js";
 import "./tr-notices.js";
 import "./tr-plan.js";
 import "./tr-pr-table.js";
 import "./tr-relative-time.js";
-import "./tr-shortcuts.js";
-import "./tr-system-info.js";
+// The rest (history, build result, system information, feature flags and the two
+// dialogs) is in ./secondary.js, loaded on demand: see loadSecondary.
+
+/** Runs fn when the browser is idle (soon after the first paint), or within 1 s. */
+const whenIdle = (fn: () => void) =>
+  typeof requestIdleCallback === "function" ? requestIdleCallback(fn, { timeout: 1000 }) : setTimeout(fn, 50);
 
 const MAX_NOTICES = 5;
 
@@ -175,6 +175,11 @@ export class TrApp extends LitElement {
   @query("tr-history") private history!: TrHistory | null;
   @query("tr-shortcuts") private shortcuts!: TrShortcuts | null;
 
+  /** Whether ./secondary.js is loaded (its elements defined); until then their sections say "Loading…". */
+  @state() private secondary = false;
+  private secondaryScheduled = false;
+  private secondaryImport: Promise<void> | undefined;
+
   private readonly badge = new FaviconBadge();
   private queue: Promise<unknown> = Promise.resolve();
   private nextId = 1;
@@ -232,6 +237,32 @@ export class TrApp extends LitElement {
 
   override updated(): void {
     this.badge.set(this.live.status?.deploying ?? false);
+    // Once the first status is on the page (or the news that there is none),
+    // fetch the secondary chunk when the browser is next idle: after the table's
+    // paint, not before it.
+    if (!this.secondaryScheduled && (this.live.status || this.live.connection !== "connecting")) {
+      this.secondaryScheduled = true;
+      whenIdle(() => void this.loadSecondary());
+    }
+  }
+
+  /**
+   * Loads ./secondary.js (once); resolves when its elements are defined and
+   * rendered. A failure (say, testingd was upgraded under an open page and the
+   * chunk is gone) is a notice; the next call tries again.
+   */
+  private loadSecondary(): Promise<void> {
+    this.secondaryImport ??= import("./secondary.js").then(
+      async () => {
+        this.secondary = true;
+        await this.updateComplete;
+      },
+      (err: unknown) => {
+        this.secondaryImport = undefined; // a later call tries again
+        this.notify({ kind: "error", ...describe(err, "load") });
+      },
+    );
+    return this.secondaryImport;
   }
 
   // ---- notices ----
@@ -347,6 +378,7 @@ export class TrApp extends LitElement {
   private askDeploy() {
     const s = this.live.status;
     if (!s || !s.hasPending) return;
+    void this.loadSecondary(); // the dialog's element: shown as soon as it is there
     // The plan and version the user confirms are the ones the deploy insists on.
     // With them, what the merge prediction expects the deploy to skip, and why.
     const mp = s.mergePrediction;
@@ -401,11 +433,16 @@ export class TrApp extends LitElement {
       this.addForm?.focus();
     } else if (e.key === "?") {
       e.preventDefault();
-      this.shortcutsOpen = true;
+      this.openShortcuts();
     } else if (e.key === "h") {
-      this.history?.reveal();
+      void this.loadSecondary().then(() => this.history?.reveal());
     }
   };
+
+  private openShortcuts() {
+    this.shortcutsOpen = true;
+    void this.loadSecondary();
+  }
 
   // ---- rendering ----
 
@@ -510,6 +547,7 @@ export class TrApp extends LitElement {
   }
 
   override render() {
+    const loading = html`<p class="muted">Loading…</p>`;
     const viewer = this.info.value?.viewer;
     const s = this.live.status;
     const maintainer = this.live.connection !== "denied" && (viewer?.maintainer ?? true);
@@ -518,7 +556,7 @@ export class TrApp extends LitElement {
         <h1>Server status</h1>
         <div class="viewer">
           ${viewer?.signedIn ? html`<span data-testid="viewer">Signed in as <strong>${viewer.username}</strong></span>` : nothing}
-          <button @click=${() => (this.shortcutsOpen = true)} aria-keyshortcuts="?">Keyboard shortcuts</button>
+          <button @click=${this.openShortcuts} aria-keyshortcuts="?">Keyboard shortcuts</button>
         </div>
       </header>
       <main>
@@ -527,40 +565,46 @@ export class TrApp extends LitElement {
           ${this.renderTesting()}
         </section>
         ${maintainer && s
-          ? html`<section class="card"><tr-history .version=${s.version} .repo=${s.githubRepo}></tr-history></section>`
+          ? html`<section class="card">
+              ${this.secondary
+                ? html`<tr-history .version=${s.version} .repo=${s.githubRepo}></tr-history>`
+                : html`<p class="muted" data-testid="history-loading">Loading history…</p>`}
+            </section>`
           : nothing}
         <section aria-labelledby="build-h" data-testid="build">
           <h2 id="build-h">Last Build Result</h2>
-          ${this.build.render({
+          ${this.secondary ? this.build.render({
             initial: () => html`<p class="muted">Loading…</p>`,
             pending: () => (this.build.value ? html`<tr-build-result .result=${this.build.value}></tr-build-result>` : html`<p class="muted">Loading…</p>`),
             complete: (r) => html`<tr-build-result .result=${r}></tr-build-result>`,
             error: (err) => html`<p role="alert">${describe(err, "build").text}</p>`,
-          })}
+          }) : loading}
         </section>
         <section aria-labelledby="info-h" data-testid="info">
           <h2 id="info-h">System information</h2>
-          ${this.info.render({
+          ${this.secondary ? this.info.render({
             pending: () => html`<p class="muted">Loading…</p>`,
             complete: (i) => html`<tr-system-info .info=${i}></tr-system-info>`,
             error: (err) => html`<p role="alert">${describe(err, "info").text}</p>`,
-          })}
+          }) : loading}
         </section>
         <section aria-labelledby="features-h" data-testid="features-section">
           <h2 id="features-h">Features enabled</h2>
-          ${this.info.render({
+          ${this.secondary ? this.info.render({
             pending: () => html`<p class="muted">Loading…</p>`,
             complete: (i) => html`<tr-feature-flags .features=${i?.features ?? []} .error=${i?.configError ?? ""}></tr-feature-flags>`,
             error: () => html`<p class="muted">Unavailable (see above).</p>`,
-          })}
+          }) : loading}
         </section>
       </main>
       <tr-notices .notices=${this.notices} @tr-dismiss=${(e: { id: number }) => this.dismiss(e.id)}
         @tr-restore=${this.onRestore}></tr-notices>
-      <tr-confirm-deploy .open=${this.confirm !== undefined} .changes=${this.confirm?.changes ?? []}
-        .repo=${s?.githubRepo ?? ""} ?jenkinsConfigured=${this.confirm?.jenkins ?? true} .skips=${this.confirm?.skips ?? []}
-        @tr-confirm=${this.onConfirm}></tr-confirm-deploy>
-      <tr-shortcuts .open=${this.shortcutsOpen} @tr-close=${() => (this.shortcutsOpen = false)}></tr-shortcuts>
+      ${this.secondary
+        ? html`<tr-confirm-deploy .open=${this.confirm !== undefined} .changes=${this.confirm?.changes ?? []}
+              .repo=${s?.githubRepo ?? ""} ?jenkinsConfigured=${this.confirm?.jenkins ?? true} .skips=${this.confirm?.skips ?? []}
+              @tr-confirm=${this.onConfirm}></tr-confirm-deploy>
+            <tr-shortcuts .open=${this.shortcutsOpen} @tr-close=${() => (this.shortcutsOpen = false)}></tr-shortcuts>`
+        : nothing}
     </div>`;
   }
 }

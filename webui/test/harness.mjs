@@ -104,10 +104,11 @@ async function browser() {
 
 /**
  * Opens the test page on a scenario and runs fn(page). The page has a fake clock
- * that starts at NOW and runs (pause it with page.clock.pauseAt to step time).
+ * that starts at NOW and runs (pause it with page.clock.pauseAt to step time, or
+ * from the start, at NOW + 1 s, with { paused: true }).
  * Any uncaught page error fails the test.
  */
-export async function withPage(scenario, fn, { colorScheme = "light", viewport } = {}) {
+export async function withPage(scenario, fn, { colorScheme = "light", viewport, paused = false } = {}) {
   const ctx = await browser();
   const page = await ctx.newPage();
   const errors = [];
@@ -116,6 +117,11 @@ export async function withPage(scenario, fn, { colorScheme = "light", viewport }
     await page.emulateMedia({ colorScheme });
     if (viewport) await page.setViewportSize(viewport);
     await page.clock.install({ time: NOW });
+    // The clock belongs to the browser context, which every test file's pages
+    // share: a clock an earlier test paused would stay paused (and with it the
+    // app's timers, such as the idle callback that loads its secondary chunk).
+    // paused: the clock stands still from the start, a second after NOW (no timer fires).
+    await (paused ? page.clock.pauseAt(NOW + 1000) : page.clock.resume());
     await page.addInitScript((s) => (window.__scenario = s), { info: maintainerInfo, ...scenario });
     await page.goto(base);
     await page.getByRole("heading", { name: "Server status" }).waitFor();

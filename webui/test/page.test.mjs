@@ -160,6 +160,37 @@ test("keyboard shortcuts: / focuses the add box, ? lists shortcuts, h opens the 
   });
 });
 
+test("the secondary chunk: its sections wait for it; a shortcut or Deploy loads it at once", async () => {
+  // A clock that stands still: the idle callback that loads the chunk after the
+  // first status never fires, so only asking for a dialog can load it.
+  await withPage(
+    { status: status({ prs: [pr(1, { active: false, pendingActive: true })], hasPending: true, pendingChanges: [{ number: 1, title: "PR number 1", kind: "CHANGE_KIND_ADD", detail: "1aaaaaa" }] }) },
+    async (page) => {
+      await ready(page);
+      await seeText(page.getByTestId("history-loading"), "Loading history…");
+      await seeText(page.getByTestId("info"), "Loading…");
+      await page.keyboard.press("?");
+      const dialog = page.getByRole("dialog", { name: "Keyboard shortcuts" });
+      await dialog.waitFor();
+      await page.keyboard.press("Escape");
+      await dialog.waitFor({ state: "hidden" });
+      // Loaded now: the sections fill in.
+      await page.getByTestId("history").waitFor();
+      await seeText(page.getByTestId("info"), "testing-box");
+    },
+    { paused: true },
+  );
+  await withPage(
+    { status: status({ prs: [pr(1, { active: false, pendingActive: true })], hasPending: true, pendingChanges: [{ number: 1, title: "PR number 1", kind: "CHANGE_KIND_ADD", detail: "1aaaaaa" }] }) },
+    async (page) => {
+      await ready(page);
+      await page.getByTestId("deploy").click();
+      await page.getByRole("dialog").waitFor();
+    },
+    { paused: true },
+  );
+});
+
 test("dark theme follows prefers-color-scheme", async () => {
   const bg = (page) => page.locator("tr-app").evaluate((el) => getComputedStyle(el).backgroundColor);
   await withPage({ status: status() }, async (page) => assert.equal(await bg(page), "rgb(255, 255, 255)"));

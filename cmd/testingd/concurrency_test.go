@@ -10,17 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/google/go-cmp/cmp"
 
-	testingv1 "github.com/internetarchive/testingd/gen/openlibrary/testing/v1"
 	"github.com/internetarchive/testingd/gen/openlibrary/testing/v1/testingv1connect"
 	"github.com/internetarchive/testingd/internal/fakegithub"
 	"github.com/internetarchive/testingd/internal/fakejenkins"
@@ -73,20 +70,7 @@ func TestManyProcessesLoseNothing(t *testing.T) {
 		rng := rand.New(rand.NewPCG(uint64(i), 42))
 		wg.Go(func() {
 			for range 20 {
-				n := int32(rng.IntN(pool) + 1)
-				var err error
-				switch rng.IntN(5) {
-				case 0:
-					_, err = client.AddPRs(t.Context(), connect.NewRequest(&testingv1.AddPRsRequest{Refs: []string{"#" + strconv.Itoa(int(n))}}))
-				case 1:
-					_, err = client.RemovePRs(t.Context(), connect.NewRequest(&testingv1.RemovePRsRequest{Numbers: []int32{n}}))
-				case 2:
-					_, err = client.RestorePRs(t.Context(), connect.NewRequest(&testingv1.RestorePRsRequest{Numbers: []int32{n}}))
-				default:
-					stage := []testingv1.Stage{testingv1.Stage_STAGE_ENABLE, testingv1.Stage_STAGE_DISABLE, testingv1.Stage_STAGE_UNSTAGE}[rng.IntN(3)]
-					_, err = client.StagePRs(t.Context(), connect.NewRequest(&testingv1.StagePRsRequest{Numbers: []int32{n, n%pool + 1}, Stage: stage}))
-				}
-				if err != nil {
+				if err := randomWrite(t.Context(), client, rng, pool, true); err != nil {
 					t.Errorf("write: %v", err)
 					continue
 				}
@@ -98,20 +82,7 @@ func TestManyProcessesLoseNothing(t *testing.T) {
 	}
 	wg.Wait()
 
-	// The audit trail, oldest first.
-	log := persistence.OpenAuditLog(persistence.AuditPath(statePath), nil)
-	var events []persistence.Event
-	for token := ""; ; {
-		page, next, err := log.List(t.Context(), 500, token, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		events = append(events, page...)
-		if token = next; token == "" {
-			break
-		}
-	}
-	slices.Reverse(events)
+	events := auditTrail(t, statePath)
 	if len(events) != succeeded {
 		t.Errorf("%d events for %d successful writes", len(events), succeeded)
 	}

@@ -874,19 +874,7 @@ func (h *crashHarness) finish() {
 	h.check(-1, []*crashOp{op}, &crashKill{}, nil)
 
 	// The whole trail as List reads it is the same as line by line.
-	log := persistence.OpenAuditLog(h.auditPath, nil)
-	var listed []persistence.Event
-	for token := ""; ; {
-		page, next, err := log.List(t.Context(), persistence.MaxEventPageSize, token, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		listed = append(listed, page...)
-		if token = next; token == "" {
-			break
-		}
-	}
-	slices.Reverse(listed)
+	listed := auditTrail(t, h.statePath)
 	if len(listed) != len(h.events) {
 		t.Errorf("List returns %d events, the file has %d lines", len(listed), len(h.events))
 	}

@@ -544,25 +544,6 @@ func interopVersion(raw []byte) (string, error) {
 	return hex.EncodeToString(sum[:8]), nil
 }
 
-// auditTrail returns every event of the state file's audit trail, oldest first.
-func interopAuditTrail(t *testing.T, statePath string) []persistence.Event {
-	t.Helper()
-	log := persistence.OpenAuditLog(persistence.AuditPath(statePath), nil)
-	var events []persistence.Event
-	for token := ""; ; {
-		page, next, err := log.List(t.Context(), persistence.MaxEventPageSize, token, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		events = append(events, page...)
-		if token = next; token == "" {
-			break
-		}
-	}
-	slices.Reverse(events)
-	return events
-}
-
 // interopWrite is one rename onto the state file: who made it, the version it was made
 // from (what its writer read) and the version it wrote.
 type interopWrite struct {
@@ -907,20 +888,7 @@ func runInterop(t *testing.T, bin string, writer legacyWriter, seed uint64) {
 		rng := rand.New(rand.NewPCG(seed, uint64(i)))
 		wg.Go(func() {
 			for calls := 0; calls < interopMinRPCs || time.Now().Before(until); calls++ {
-				n := int32(rng.IntN(interopPool) + 1)
-				var err error
-				switch rng.IntN(5) {
-				case 0:
-					_, err = client.AddPRs(t.Context(), connect.NewRequest(&testingv1.AddPRsRequest{Refs: []string{"#" + strconv.Itoa(int(n))}}))
-				case 1:
-					_, err = client.RemovePRs(t.Context(), connect.NewRequest(&testingv1.RemovePRsRequest{Numbers: []int32{n}}))
-				case 2:
-					_, err = client.RestorePRs(t.Context(), connect.NewRequest(&testingv1.RestorePRsRequest{Numbers: []int32{n}}))
-				default:
-					stage := []testingv1.Stage{testingv1.Stage_STAGE_ENABLE, testingv1.Stage_STAGE_DISABLE, testingv1.Stage_STAGE_UNSTAGE}[rng.IntN(3)]
-					_, err = client.StagePRs(t.Context(), connect.NewRequest(&testingv1.StagePRsRequest{Numbers: []int32{n}, Stage: stage}))
-				}
-				if err != nil {
+				if err := randomWrite(t.Context(), client, rng, interopPool, false); err != nil {
 					// FAILED_PRECONDITION here would mean testingd read a torn file.
 					t.Errorf("write: %v", err)
 					continue
@@ -949,7 +917,7 @@ func runInterop(t *testing.T, bin string, writer legacyWriter, seed uint64) {
 	if reader.failures > 0 {
 		t.Errorf("%d of %d reads found a torn or unparseable file; first: %s", reader.failures, reader.reads, reader.firstFailure)
 	}
-	events := interopAuditTrail(t, statePath)
+	events := auditTrail(t, statePath)
 	if int64(len(events)) != acked.Load() {
 		t.Errorf("%d audit events for %d acknowledged writes", len(events), acked.Load())
 	}
@@ -1025,7 +993,7 @@ func TestLegacyWriteErasesAcknowledgedWrite(t *testing.T) {
 		t.Fatalf("after the legacy rename: #1 pending %v, #3 pending %v; want #1's staged disable erased and #3's kept",
 			st.PRs[0].PendingActive, st.PRs[2].PendingActive)
 	}
-	events := interopAuditTrail(t, srv.statePath)
+	events := auditTrail(t, srv.statePath)
 	if len(events) != 1 || events[0].PRs[0].Number != 1 || events[0].PRs[0].After == nil || events[0].PRs[0].After.PendingActive == nil {
 		t.Fatalf("audit trail %+v; want the erased write, with its fields after", events)
 	}

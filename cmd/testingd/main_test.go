@@ -3,22 +3,30 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
+	testingv1 "github.com/internetarchive/testingd/gen/openlibrary/testing/v1"
 	"github.com/internetarchive/testingd/gen/openlibrary/testing/v1/testingv1connect"
+	"github.com/internetarchive/testingd/persistence"
 )
 
 // TestBinary builds testingd and runs it as a person or a service manager
@@ -226,4 +234,47 @@ func serveInProcess(t *testing.T, args ...string) string {
 	srv := httptest.NewServer(newHandler(cfg, svc, slog.New(slog.DiscardHandler)))
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// auditTrail returns every event of the state file's audit trail, oldest first.
+func auditTrail(t *testing.T, statePath string) []persistence.Event {
+	t.Helper()
+	log := persistence.OpenAuditLog(persistence.AuditPath(statePath), nil)
+	var events []persistence.Event
+	for token := ""; ; {
+		page, next, err := log.List(t.Context(), persistence.MaxEventPageSize, token, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, page...)
+		if token = next; token == "" {
+			break
+		}
+	}
+	slices.Reverse(events)
+	return events
+}
+
+// randomWrite sends one write a client of the concurrency tests makes: add, remove or
+// restore a random PR of 1..pool, or stage a random switch on it (and, with pair, on
+// the next one too, so that writes overlap in more rows).
+func randomWrite(ctx context.Context, client testingv1connect.TestingServiceClient, rng *rand.Rand, pool int, pair bool) error {
+	n := int32(rng.IntN(pool) + 1)
+	var err error
+	switch rng.IntN(5) {
+	case 0:
+		_, err = client.AddPRs(ctx, connect.NewRequest(&testingv1.AddPRsRequest{Refs: []string{"#" + strconv.Itoa(int(n))}}))
+	case 1:
+		_, err = client.RemovePRs(ctx, connect.NewRequest(&testingv1.RemovePRsRequest{Numbers: []int32{n}}))
+	case 2:
+		_, err = client.RestorePRs(ctx, connect.NewRequest(&testingv1.RestorePRsRequest{Numbers: []int32{n}}))
+	default:
+		numbers := []int32{n}
+		if pair {
+			numbers = append(numbers, n%int32(pool)+1)
+		}
+		stage := []testingv1.Stage{testingv1.Stage_STAGE_ENABLE, testingv1.Stage_STAGE_DISABLE, testingv1.Stage_STAGE_UNSTAGE}[rng.IntN(3)]
+		_, err = client.StagePRs(ctx, connect.NewRequest(&testingv1.StagePRsRequest{Numbers: numbers, Stage: stage}))
+	}
+	return err
 }

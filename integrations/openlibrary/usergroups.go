@@ -75,6 +75,8 @@ type groupEntry struct {
 	missing   bool            // the last successful fetch found no such group
 	failedAt  time.Time       // of the last failed fetch; zero after a success
 	lastError error
+	// revalidating: a background fetch was claimed and has not stored its outcome yet.
+	revalidating bool
 }
 
 // NewGroups returns a client of the Open Library at baseURL (e.g.
@@ -147,7 +149,7 @@ func (g *Groups) IsMember(ctx context.Context, username string, groups []string)
 
 // members returns the cached set (not to be changed) or fetches it.
 func (g *Groups) members(ctx context.Context, group string) (map[string]bool, error) {
-	m, answered, revalidate, err := g.cached(group)
+	m, answered, revalidate, err := g.cached(group, true)
 	if revalidate {
 		g.revalidate(ctx, group)
 	}
@@ -171,7 +173,7 @@ func (g *Groups) fetchShared(ctx context.Context, group string) <-chan singlefli
 	return g.flight.DoChan(group, func() (any, error) {
 		// A fetch that finished between the caller's look at the cache and this
 		// flight has already answered.
-		if m, answered, revalidate, err := g.cached(group); answered && !revalidate {
+		if m, answered, revalidate, err := g.cached(group, false); answered && !revalidate {
 			return m, err
 		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupsTimeout)
@@ -181,7 +183,9 @@ func (g *Groups) fetchShared(ctx context.Context, group string) <-chan singlefli
 	})
 }
 
-// revalidate fetches group in the background (joining a fetch already running).
+// revalidate fetches group in the background (joining a fetch already running). The
+// lookup that claimed the revalidation (see cached) calls it; the others are answered
+// from the cache without starting anything.
 func (g *Groups) revalidate(ctx context.Context, group string) {
 	ch := g.fetchShared(ctx, group)
 	g.background.Add(1)
@@ -193,8 +197,10 @@ func (g *Groups) revalidate(ctx context.Context, group string) {
 
 // cached answers from the cache when it can; answered is false when Open Library
 // must be asked and waited for. revalidate is true when the answer is past the TTL
-// (but within maxStale) and Open Library should be asked in the background.
-func (g *Groups) cached(group string) (m map[string]bool, answered, revalidate bool, err error) {
+// (but within maxStale) and Open Library should be asked in the background; with
+// claim, only the first lookup since the last fetch gets true (the others need not
+// start anything: that revalidation is under way).
+func (g *Groups) cached(group string, claim bool) (m map[string]bool, answered, revalidate bool, err error) {
 	now := g.now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -208,7 +214,12 @@ func (g *Groups) cached(group string) (m map[string]bool, answered, revalidate b
 		m, err := g.staleLocked(e, now, e.lastError, false)
 		return m, true, false, err
 	case e.members != nil && now.Sub(e.fetched) <= maxStale:
-		return e.members, true, true, nil
+		if !claim {
+			return e.members, true, true, nil
+		}
+		revalidate = !e.revalidating
+		e.revalidating = true
+		return e.members, true, revalidate, nil
 	}
 	return nil, false, false, nil
 }
@@ -224,6 +235,7 @@ func (g *Groups) store(group string, f fetched, err error) (map[string]bool, err
 		e = &groupEntry{}
 		g.entries[group] = e
 	}
+	e.revalidating = false
 	if err != nil {
 		e.failedAt, e.lastError = now, err
 		return g.staleLocked(e, now, err, true)

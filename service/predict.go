@@ -44,7 +44,7 @@ func deployItems(st *persistence.State, facts map[int]drift.Facts) []gitmirror.I
 // predictMerges fills the rows' predicted_merge and returns the MergePrediction of the
 // status. It never waits for git.
 func (s *Server) predictMerges(st *persistence.State, facts map[int]drift.Facts, rows []*testingv1.PullRequest) *testingv1.MergePrediction {
-	mp := &testingv1.MergePrediction{State: testingv1.MergePredictionState_MERGE_PREDICTION_STATE_OFF, Reason: "start testingd with --git-dir to predict the deploy's merges"}
+	mp := &testingv1.MergePrediction{State: testingv1.MergePredictionState_MERGE_PREDICTION_STATE_OFF, Reason: predictionOffReason}
 	if s.predictor == nil {
 		return mp
 	}
@@ -122,7 +122,11 @@ func (s *Server) nudgePredictor() {
 	}
 }
 
-var errPredictionOff = errors.New("deploy prediction is off: start testingd with --git-dir")
+// predictionOffReason is why there is no prediction without --git-dir, in the status
+// and in GetConflictMatrix's error.
+const predictionOffReason = "start testingd with --git-dir to predict the deploy's merges"
+
+var errPredictionOff = errors.New("deploy prediction is off: " + predictionOffReason)
 
 // GetConflictMatrix says which pairs of the PRs active after the next deploy conflict.
 func (s *Server) GetConflictMatrix(ctx context.Context, req *connect.Request[testingv1.GetConflictMatrixRequest]) (*connect.Response[testingv1.GetConflictMatrixResponse], error) {

@@ -44,11 +44,6 @@ func (s *Server) transact(ctx context.Context, v Viewer, rpc, kind, expectedVers
 		})
 	if err == nil {
 		s.Notify()
-		if rpc == "AddPRs" || rpc == "StagePRs" {
-			// New pins (or heads to pin at): the mirror fetches them now rather than
-			// on its next round, so the prediction is not left waiting.
-			s.nudgePredictor()
-		}
 	}
 	return snap, err
 }
@@ -198,6 +193,8 @@ func (s *Server) AddPRs(ctx context.Context, req *connect.Request[testingv1.AddP
 	if err != nil {
 		return nil, s.connectError(ctx, err)
 	}
+	// New pins: the prediction's mirror fetches them now, not on its next round.
+	s.nudgePredictor()
 	for _, r := range results {
 		if r.Outcome == testingv1.AddOutcome_ADD_OUTCOME_UNSPECIFIED {
 			o := outcome[int(r.Number)]
@@ -398,6 +395,9 @@ func (s *Server) StagePRs(ctx context.Context, req *connect.Request[testingv1.St
 		})
 	if err != nil {
 		return nil, err
+	}
+	if stage == testingv1.Stage_STAGE_PULL_LATEST {
+		s.nudgePredictor() // pins staged at new heads: fetched now, as AddPRs's
 	}
 	return connect.NewResponse(&testingv1.StagePRsResponse{Results: results, Status: status}), nil
 }

@@ -124,12 +124,6 @@ func (r *Repo) SetPR(n int, commit string) {
 	r.Git("update-ref", "refs/pull/"+itoa(n)+"/head", commit)
 }
 
-// DeletePR removes refs/pull/N/head.
-func (r *Repo) DeletePR(n int) {
-	r.t.Helper()
-	r.Git("update-ref", "-d", "refs/pull/"+itoa(n)+"/head")
-}
-
 // Mirror makes a bare clone of the repository (git clone --bare), as an operator
 // makes testingd's --git-dir, and returns its path.
 func (r *Repo) Mirror() string {
